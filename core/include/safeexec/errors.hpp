@@ -1,0 +1,141 @@
+// safeexec/errors.hpp - the typed errors every safeexec call can raise.
+//
+// Every error derives from safeexec::Error, so `catch (const safeexec::Error&)`
+// catches everything the library throws on purpose. Errors that come from a
+// system call carry its errno (`error_code()`), and spawn failures also carry
+// the stage of the child set-up that failed, so a caller can act on them
+// without parsing text. No message ever holds the process input (F13).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "safeexec/exit_status.hpp"
+
+namespace safeexec {
+
+/// Base of every error safeexec throws.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A caller passed something the library refuses before any process starts:
+/// an empty argv, an argument or env value holding NUL, an env key outside the
+/// grammar or refused by the EnvPolicy, a pid that is not positive or above
+/// pid_max, a signal number out of range.
+class InvalidArgument : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Which step of starting a child failed. The child reports the step with
+/// its errno over a close-on-exec pipe; parent-side steps report directly.
+enum class SpawnStage {
+  pipes,          ///< parent: creating the stdio or error pipes
+  clone,          ///< parent: clone(CLONE_VM|CLONE_VFORK) itself
+  signals,        ///< child: resetting signal dispositions or the mask
+  process_group,  ///< child: setpgid
+  stdio,          ///< child: dup2 of stdin/stdout/stderr
+  close_fds,      ///< child: closing inherited descriptors
+  chdir,          ///< child: changing to the requested working directory
+  exec,           ///< child: execve of every candidate path failed
+};
+
+/// The stable name of a stage ("exec", "chdir", ...).
+const char* to_string(SpawnStage stage) noexcept;
+
+/// An error that carries an errno value.
+class SystemError : public Error {
+ public:
+  SystemError(const std::string& what, int error_code);
+  /// The errno value of the failing call.
+  int error_code() const noexcept { return error_code_; }
+
+ private:
+  int error_code_;
+};
+
+/// Starting the child failed; nothing is left behind (the child, if one was
+/// created, has been reaped, and every descriptor is closed).
+class SpawnError : public SystemError {
+ public:
+  SpawnError(SpawnStage stage, int error_code, const std::string& program);
+  SpawnStage stage() const noexcept { return stage_; }
+  /// The program (argv[0]) that was being started.
+  const std::string& program() const noexcept { return program_; }
+
+ private:
+  SpawnStage stage_;
+  std::string program_;
+};
+
+/// A poll/read/write/wait on a running child failed with an errno that is not
+/// a retry (EINTR and EAGAIN are retried internally).
+class IoError : public SystemError {
+ public:
+  using SystemError::SystemError;
+};
+
+/// execute(): the child ended with a status the caller did not accept.
+/// The message holds the masked argv, the status, and bounded excerpts of
+/// stdout/stderr, never the process input.
+class ProcessExecutionError : public Error {
+ public:
+  ProcessExecutionError(const std::string& what, ExitStatus status, std::string stdout_excerpt,
+                        std::string stderr_excerpt);
+  const ExitStatus& status() const noexcept { return status_; }
+  /// -1 when the child was killed by a signal.
+  int exit_code() const noexcept { return status_.exit_code(); }
+  const std::string& stdout_excerpt() const noexcept { return stdout_excerpt_; }
+  const std::string& stderr_excerpt() const noexcept { return stderr_excerpt_; }
+
+ private:
+  ExitStatus status_;
+  std::string stdout_excerpt_;
+  std::string stderr_excerpt_;
+};
+
+/// The deadline passed. When raised by execute(), the child and its process
+/// group have been killed and reaped before the throw.
+class TimeoutError : public Error {
+ public:
+  TimeoutError(const std::string& what, std::chrono::milliseconds timeout);
+  std::chrono::milliseconds timeout() const noexcept { return timeout_; }
+
+ private:
+  std::chrono::milliseconds timeout_;
+};
+
+/// A child wrote more than max_output_bytes on one stream. When raised by
+/// execute(), the child and its process group have been killed and reaped.
+class OutputLimitError : public Error {
+ public:
+  OutputLimitError(const std::string& what, std::string stream, std::size_t limit);
+  /// "stdout" or "stderr".
+  const std::string& stream() const noexcept { return stream_; }
+  std::size_t limit() const noexcept { return limit_; }
+
+ private:
+  std::string stream_;
+  std::size_t limit_;
+};
+
+/// kill_process() could not deliver a signal to a process that still exists
+/// (EPERM, for instance). Logged once at error level when raised.
+class KillError : public SystemError {
+ public:
+  KillError(pid_t pid, int signal, int error_code);
+  pid_t pid() const noexcept { return pid_; }
+  int signal() const noexcept { return signal_; }
+
+ private:
+  pid_t pid_;
+  int signal_;
+};
+
+}  // namespace safeexec

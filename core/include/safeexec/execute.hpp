@@ -1,0 +1,172 @@
+// safeexec/execute.hpp - run a command to completion: the seed's execute().
+//
+//   using namespace std::chrono_literals;
+//   auto r = safeexec::execute({"ip", "link", "show"},
+//       safeexec::ExecuteOptions{}.timeout(10s).extra_ok_codes({1}));
+//   std::cout << r.out;
+//
+// execute() starts argv (no shell: F11) in a new process group with all three
+// stdio pipes, writes process_input to stdin while reading stdout and stderr
+// in one poll loop (no deadlock on full pipes, F09/F14), reaps the child and
+// closes every descriptor on every path (F05). On a non-accepted exit it
+// throws ProcessExecutionError whose message holds the masked argv, the exit
+// status and bounded excerpts of stdout/stderr - never process_input (F13).
+// On timeout, or when a stream passes max_output_bytes, it sends SIGTERM to the
+// process group, waits kill_grace, sends SIGKILL, reaps, and throws
+// TimeoutError / OutputLimitError: it returns within timeout + kill_grace.
+//
+// Thread safety: execute() may be called from any number of threads at once
+// (F03); each call owns its pipes and child. execute_async() runs it on the
+// blocking-call pool and returns a future (F14).
+#pragma once
+
+#include <chrono>
+#include <future>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "safeexec/env.hpp"
+#include "safeexec/exit_status.hpp"
+
+namespace safeexec {
+
+/// How execute() runs a command. Chainable setters; getters of the same name.
+class ExecuteOptions {
+ public:
+  /// Bytes written to the child's stdin (may hold NUL; any size).
+  ExecuteOptions& process_input(std::string bytes) {
+    input_ = std::move(bytes);
+    return *this;
+  }
+  ExecuteOptions& addl_env(EnvMap env) {
+    addl_env_ = std::move(env);
+    return *this;
+  }
+  ExecuteOptions& env_policy(EnvPolicy p) {
+    policy_ = std::move(p);
+    return *this;
+  }
+  /// Throw ProcessExecutionError on an exit code other than 0 and extra_ok_codes (default true).
+  ExecuteOptions& check_exit_code(bool on) {
+    check_ = on;
+    return *this;
+  }
+  ExecuteOptions& extra_ok_codes(std::set<int> codes) {
+    ok_codes_ = std::move(codes);
+    return *this;
+  }
+  /// Keep stderr in the result (default true; when false, stderr is still
+  /// read and used for the error excerpt but ExecuteResult::err stays empty).
+  ExecuteOptions& return_stderr(bool on) {
+    return_stderr_ = on;
+    return *this;
+  }
+  /// Log a failed command at error level (default true) rather than debug.
+  ExecuteOptions& log_fail_as_error(bool on) {
+    log_fail_as_error_ = on;
+    return *this;
+  }
+  /// argv prefix used when run_as_root is set (e.g. {"sudo", "-n"}).
+  ExecuteOptions& root_helper(std::vector<std::string> prefix) {
+    root_helper_ = std::move(prefix);
+    return *this;
+  }
+  ExecuteOptions& run_as_root(bool on) {
+    run_as_root_ = on;
+    return *this;
+  }
+  /// Total time allowed for the run (default: none).
+  ExecuteOptions& timeout(std::chrono::milliseconds t) {
+    timeout_ = t;
+    return *this;
+  }
+  /// Time between SIGTERM and SIGKILL on timeout or output overflow (default 1 s).
+  ExecuteOptions& kill_grace(std::chrono::milliseconds g) {
+    kill_grace_ = g;
+    return *this;
+  }
+  /// Cap per stream (default: none). Past it the child is killed (OutputLimitError).
+  ExecuteOptions& max_output_bytes(std::size_t n) {
+    max_output_ = n;
+    return *this;
+  }
+  ExecuteOptions& cwd(std::string dir) {
+    cwd_ = std::move(dir);
+    return *this;
+  }
+  /// Strings masked as "***" wherever they appear in argv in messages and logs.
+  ExecuteOptions& secrets(std::vector<std::string> s) {
+    secrets_ = std::move(s);
+    return *this;
+  }
+  /// Longest stdout/stderr excerpt in messages and logs (default 1024 bytes).
+  ExecuteOptions& excerpt_bytes(std::size_t n) {
+    excerpt_bytes_ = n;
+    return *this;
+  }
+
+  const std::string& process_input() const noexcept { return input_; }
+  const EnvMap& addl_env() const noexcept { return addl_env_; }
+  const EnvPolicy& env_policy() const noexcept { return policy_; }
+  bool check_exit_code() const noexcept { return check_; }
+  const std::set<int>& extra_ok_codes() const noexcept { return ok_codes_; }
+  bool return_stderr() const noexcept { return return_stderr_; }
+  bool log_fail_as_error() const noexcept { return log_fail_as_error_; }
+  const std::vector<std::string>& root_helper() const noexcept { return root_helper_; }
+  bool run_as_root() const noexcept { return run_as_root_; }
+  std::optional<std::chrono::milliseconds> timeout() const noexcept { return timeout_; }
+  std::chrono::milliseconds kill_grace() const noexcept { return kill_grace_; }
+  std::size_t max_output_bytes() const noexcept { return max_output_; }
+  const std::string& cwd() const noexcept { return cwd_; }
+  const std::vector<std::string>& secrets() const noexcept { return secrets_; }
+  std::size_t excerpt_bytes() const noexcept { return excerpt_bytes_; }
+
+ private:
+  std::string input_;
+  EnvMap addl_env_;
+  EnvPolicy policy_ = EnvPolicy::deny_dangerous();
+  bool check_ = true;
+  std::set<int> ok_codes_;
+  bool return_stderr_ = true;
+  bool log_fail_as_error_ = true;
+  std::vector<std::string> root_helper_;
+  bool run_as_root_ = false;
+  std::optional<std::chrono::milliseconds> timeout_;
+  std::chrono::milliseconds kill_grace_{1000};
+  std::size_t max_output_ = static_cast<std::size_t>(-1);
+  std::string cwd_;
+  std::vector<std::string> secrets_;
+  std::size_t excerpt_bytes_ = 1024;
+};
+
+/// What execute() returns.
+struct ExecuteResult {
+  ExitStatus status;
+  std::string out;  ///< the child's whole stdout
+  std::string err;  ///< the child's whole stderr (empty when return_stderr is false)
+  std::chrono::nanoseconds duration{0};
+  int exit_code() const noexcept { return status.exit_code(); }
+};
+
+/// Runs argv to completion. Throws InvalidArgument, SpawnError,
+/// ProcessExecutionError, TimeoutError, OutputLimitError or IoError; on every
+/// path the child is reaped and no descriptor is left open.
+ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& options = {});
+
+/// execute() on the blocking-call pool (see blocking.hpp): the caller's thread
+/// never blocks. The future rethrows whatever execute() threw, with its type.
+std::future<ExecuteResult> execute_async(std::vector<std::string> argv,
+                                         ExecuteOptions options = {});
+
+/// argv joined for messages: each `secrets` occurrence masked as "***",
+/// non-printable bytes escaped. Public so that callers log commands the same way.
+std::string describe_argv(const std::vector<std::string>& argv,
+                          const std::vector<std::string>& secrets = {});
+
+/// At most `limit` bytes of `data` for a message, non-printable bytes escaped
+/// as \xNN, with "...[N more bytes]" when cut.
+std::string excerpt(std::string_view data, std::size_t limit);
+
+}  // namespace safeexec

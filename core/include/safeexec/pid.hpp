@@ -1,0 +1,64 @@
+// safeexec/pid.hpp - pids that enter the API, and acting on them by pid.
+//
+// Every pid is validated where it enters (F07): it must be positive and no
+// larger than /proc/sys/kernel/pid_max, so 0 (the caller's process group) and
+// -1 (every process) never reach kill(). Liveness and command lines come from
+// /proc, never from a shell (F08). Prefer the handle-based calls of
+// safeexec::Process where you own the child: they use a pidfd and can never
+// signal a recycled pid.
+#pragma once
+
+#include <sys/types.h>
+
+#include <csignal>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace safeexec {
+
+/// The kernel's pid_max (read once from /proc/sys/kernel/pid_max; 4194304,
+/// the kernel's hard limit, when it cannot be read).
+pid_t pid_max() noexcept;
+
+/// Throws InvalidArgument unless 0 < pid <= pid_max().
+void validate_pid(pid_t pid);
+
+/// Strict parse of a pid written as text: ASCII digits only (no sign, no
+/// space, no leading zero), value in 1..pid_max(). Anything else - "0", "-1",
+/// " 12", "12\n", "12; rm -rf /", "" - throws InvalidArgument.
+pid_t parse_pid(std::string_view text);
+
+/// The end of a successful kill_process().
+enum class KillOutcome {
+  delivered,  ///< the kernel accepted the signal
+  gone,       ///< no such process (it had already exited and been reaped)
+};
+
+/// Sends `signal` to `pid` after validating both. Returns delivered or gone;
+/// any other failure (EPERM, ...) is logged once at error level and thrown as
+/// KillError with pid, signal and errno (F12). Never signals a group.
+KillOutcome kill_process(pid_t pid, int signal = SIGKILL);
+
+/// True when `pid` names a live process: /proc/<pid>/stat exists and its
+/// state is not zombie or dead. Validates pid first (F07, F08).
+bool process_is_running(pid_t pid);
+
+/// The command line of `pid` from /proc/<pid>/cmdline, or nullopt when the
+/// process is gone or unreadable.
+std::optional<std::vector<std::string>> read_cmdline(pid_t pid);
+
+/// True when /proc/<pid>/cmdline equals `expected_argv` exactly.
+bool pid_invoked_with_cmdline(pid_t pid, const std::vector<std::string>& expected_argv);
+
+/// The seed's get_root_helper_child_pid, done right: validates `pid`; when
+/// `run_as_root`, walks down the first-child chain of the root helper
+/// (bounded depth) until a process runs `expected_argv`; otherwise checks
+/// that `pid` itself is running. Returns a validated pid or nullopt - never
+/// an unchecked or non-positive value.
+std::optional<pid_t> get_root_helper_child_pid(pid_t pid,
+                                               const std::vector<std::string>& expected_argv,
+                                               bool run_as_root);
+
+}  // namespace safeexec

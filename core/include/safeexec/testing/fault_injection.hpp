@@ -1,0 +1,35 @@
+// safeexec/testing/fault_injection.hpp - TEST ONLY: make a system call fail.
+//
+// Only the `safeexec::testing` library (built from the same sources with
+// SAFEEXEC_FAULT_INJECTION=1) implements these; the installed `safeexec`
+// library has no seam at all: each wrapper is an inline direct system call.
+// The seam is process-wide and meant for single-threaded tests.
+#pragma once
+
+namespace safeexec::testing {
+
+/// The system calls the seam can fail.
+enum class Call {
+  pipe2,
+  clone,
+  pidfd_open,
+  poll,
+  read,
+  write,
+  waitid,
+  close_range,
+  open,
+  count_  ///< not a call
+};
+
+/// Makes call number `nth` (1 = the next one) of `call` fail with `error`,
+/// and the `times - 1` calls after it too.
+void inject_fault(Call call, unsigned nth, int error, unsigned times = 1);
+/// Removes every pending fault and zeroes the counters.
+void clear_faults() noexcept;
+/// How many times `call` went through the seam since the last clear_faults().
+unsigned call_count(Call call) noexcept;
+/// How many injected faults have fired since the last clear_faults().
+unsigned faults_fired() noexcept;
+
+}  // namespace safeexec::testing

@@ -1,0 +1,196 @@
+// child.cpp - the child side of a spawn, from clone() to execve().
+//
+// Rules for everything in this file (after CPython's _posixsubprocess.c and
+// glibc's spawni):
+//   * The child was made with CLONE_VM|CLONE_VFORK: it shares the parent's
+//     memory and runs on a stack the parent lent it, while the parent thread
+//     that spawned it is suspended until execve() succeeds or the child exits.
+//     So the child must not allocate, take locks, touch stdio, throw, or write
+//     any memory the parent will read - except errno, which lives in the
+//     suspended thread's TLS and which the parent does not rely on.
+//   * Only async-signal-safe system calls are made, and raw syscall(2) is used
+//     rather than libc wrappers, so that no sanitizer interceptor runs here.
+//   * Signals were all blocked by the parent before clone(). Handlers are
+//     shared memory with the parent: a handler running in the child could
+//     corrupt the parent. So dispositions are reset to SIG_DFL before the mask
+//     is opened, and the mask is opened only right before execve.
+//   * Any failure writes {stage, errno} to the close-on-exec report pipe and
+//     ends with exit_group(127); never exit(), whose atexit handlers (libFuzzer
+//     installs one) belong to the parent.
+#include "child.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+
+#include "safeexec/errors.hpp"
+#include "sys.hpp"
+
+#if defined(__clang__)
+#define SAFEEXEC_CHILD_CODE \
+  __attribute__((noinline, no_sanitize("address", "thread", "undefined", "memory")))
+#elif defined(__GNUC__) && __GNUC__ >= 8
+#define SAFEEXEC_CHILD_CODE __attribute__((noinline, no_sanitize("address", "thread", "undefined")))
+#else
+#define SAFEEXEC_CHILD_CODE __attribute__((noinline))
+#endif
+
+namespace safeexec::detail {
+namespace {
+
+// The kernel's struct for rt_sigaction (differs from glibc's struct sigaction).
+struct KernelSigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)();
+  std::uint64_t mask;
+};
+constexpr long kKernelSigsetBytes = 8;
+constexpr int kMaxSignal = 64;
+
+SAFEEXEC_CHILD_CODE [[noreturn]] void fail(const ChildPlan& plan, SpawnStage stage, int error) {
+  const ChildReport report{static_cast<int>(stage), error};
+  // One write of 8 bytes to a pipe is atomic; if it fails there is nobody to
+  // tell, and the parent then sees EOF plus an exit status of 127.
+  (void)::syscall(SYS_write, plan.report_fd, &report, sizeof report);
+  ::syscall(SYS_exit_group, 127);
+  __builtin_unreachable();
+}
+
+// Step 1: default dispositions for every catchable signal. Caught handlers
+// would run in the parent's memory; ignored ones (SIG_IGN) would survive
+// execve and surprise the program (a parent ignoring SIGPIPE must not make
+// every child ignore it too).
+SAFEEXEC_CHILD_CODE bool reset_signal_dispositions() {
+  for (int sig = 1; sig <= kMaxSignal; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    KernelSigaction old{};
+    if (::syscall(SYS_rt_sigaction, sig, nullptr, &old, kKernelSigsetBytes) != 0) {
+      continue;  // signals reserved by libc (32, 33) refuse queries; nothing to reset
+    }
+    if (old.handler == SIG_DFL) continue;
+    KernelSigaction dfl{};
+    dfl.handler = SIG_DFL;
+    if (::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, kKernelSigsetBytes) != 0) return false;
+  }
+  return true;
+}
+
+// Step 4 fallback: close_range(CLOSE_RANGE_CLOEXEC) needs Linux 5.11 and may be
+// refused by seccomp (ENOSYS, EPERM) or an old kernel (EINVAL). Then mark each
+// open descriptor close-on-exec by walking /proc/self/fd with getdents64 into
+// a stack buffer: opendir() would malloc, which is unsafe here. Never a loop
+// up to RLIMIT_NOFILE, which can be a million calls.
+SAFEEXEC_CHILD_CODE bool mark_cloexec_by_walking_proc(int first) {
+  const long dir =
+      ::syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (dir < 0) return false;
+  alignas(8) char buf[4096];
+  for (;;) {
+    const long n = ::syscall(SYS_getdents64, dir, buf, sizeof buf);
+    if (n < 0) {
+      (void)::syscall(SYS_close, dir);
+      return false;
+    }
+    if (n == 0) break;
+    for (long off = 0; off < n;) {
+      // struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name.
+      unsigned short reclen = 0;
+      __builtin_memcpy(&reclen, buf + off + 16, sizeof reclen);
+      const char* name = buf + off + 19;
+      int fd = 0;
+      bool numeric = name[0] != '\0';
+      for (const char* p = name; *p != '\0'; ++p) {
+        if (*p < '0' || *p > '9') {
+          numeric = false;
+          break;
+        }
+        fd = fd * 10 + (*p - '0');
+      }
+      if (numeric && fd >= first && fd != dir) {
+        (void)::syscall(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+      }
+      off += reclen;
+    }
+  }
+  (void)::syscall(SYS_close, dir);
+  return true;
+}
+
+SAFEEXEC_CHILD_CODE bool is_path_search_miss(int error) {
+  // As execvp: these mean "not here, try the next PATH entry".
+  return error == ENOENT || error == ENOTDIR || error == ESTALE || error == ENODEV ||
+         error == ETIMEDOUT || error == ELOOP || error == ENAMETOOLONG;
+}
+
+}  // namespace
+
+SAFEEXEC_CHILD_CODE int child_main(void* arg) {
+  const ChildPlan& plan = *static_cast<const ChildPlan*>(arg);
+
+  // 1. Signal dispositions (the mask stays fully blocked until step 6).
+  if (!reset_signal_dispositions()) fail(plan, SpawnStage::signals, errno);
+
+  // 2. Our own process group, so that a timeout can kill grandchildren too.
+  if (plan.new_process_group && ::syscall(SYS_setpgid, 0, 0) != 0) {
+    fail(plan, SpawnStage::process_group, errno);
+  }
+
+  // 3. stdin/stdout/stderr. The parent made every source descriptor >= 3, so
+  //    no dup2 here can overwrite a source another dup2 still needs. dup2
+  //    clears close-on-exec on the target.
+  for (int target = 0; target < 3; ++target) {
+    const int src = plan.stdio_src[target];
+    if (src < 0) continue;
+    if (::syscall(SYS_dup2, src, target) < 0) fail(plan, SpawnStage::stdio, errno);
+  }
+
+  // 4. Nothing but 0, 1, 2 and keep_fds survives execve (F06). Marking
+  //    close-on-exec instead of closing keeps report_fd usable until execve.
+  if (sys::close_range_cloexec(3) != 0 && !mark_cloexec_by_walking_proc(3)) {
+    fail(plan, SpawnStage::close_fds, errno);
+  }
+  for (std::size_t i = 0; i < plan.keep_count; ++i) {
+    if (::syscall(SYS_fcntl, plan.keep_fds[i], F_SETFD, 0) != 0) {
+      fail(plan, SpawnStage::close_fds, errno);
+    }
+  }
+
+  // 5. Working directory.
+  if (plan.cwd != nullptr && ::syscall(SYS_chdir, plan.cwd) != 0) {
+    fail(plan, SpawnStage::chdir, errno);
+  }
+
+  // 6. Open the signal mask: the new program starts with nothing blocked.
+  const std::uint64_t empty_mask = 0;
+  if (::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty_mask, nullptr, kKernelSigsetBytes) != 0) {
+    fail(plan, SpawnStage::signals, errno);
+  }
+
+  // 7. execve each candidate, as execvp does, but never via /bin/sh: ENOEXEC
+  //    is reported, not retried through a shell (F11). The first error that
+  //    is not a plain "not here" wins (EACCES beats a later ENOENT).
+  int saved_error = ENOENT;
+  bool have_significant = false;
+  for (const char* const* path = plan.exec_paths; *path != nullptr; ++path) {
+    ::syscall(SYS_execve, *path, plan.argv, plan.envp);
+    const int error = errno;
+    if (!is_path_search_miss(error)) {
+      if (error != EACCES) fail(plan, SpawnStage::exec, error);
+      if (!have_significant) {
+        saved_error = error;
+        have_significant = true;
+      }
+    } else if (!have_significant) {
+      saved_error = error;
+    }
+  }
+  fail(plan, SpawnStage::exec, saved_error);
+}
+
+}  // namespace safeexec::detail

@@ -1,0 +1,86 @@
+// errors.cpp - messages of the typed errors, and ExitStatus::str().
+#include <string.h>  // strerrordesc_np, strerrorname_np, sigabbrev_np (GNU)
+
+#include <string>
+
+#include "safeexec/errors.hpp"
+
+namespace safeexec {
+namespace {
+
+// "ENOENT (No such file or directory)": thread-safe, unlike strerror().
+std::string describe_errno(int error) {
+  const char* name = ::strerrorname_np(error);
+  const char* desc = ::strerrordesc_np(error);
+  std::string out = name != nullptr ? name : ("errno " + std::to_string(error));
+  if (desc != nullptr) out += std::string(" (") + desc + ")";
+  return out;
+}
+
+}  // namespace
+
+const char* to_string(SpawnStage stage) noexcept {
+  switch (stage) {
+    case SpawnStage::pipes:
+      return "pipes";
+    case SpawnStage::clone:
+      return "clone";
+    case SpawnStage::signals:
+      return "signals";
+    case SpawnStage::process_group:
+      return "process_group";
+    case SpawnStage::stdio:
+      return "stdio";
+    case SpawnStage::close_fds:
+      return "close_fds";
+    case SpawnStage::chdir:
+      return "chdir";
+    case SpawnStage::exec:
+      return "exec";
+  }
+  return "unknown";
+}
+
+std::string ExitStatus::str() const {
+  switch (kind_) {
+    case Kind::running:
+      return "running";
+    case Kind::exited:
+      return "exited with code " + std::to_string(value_);
+    case Kind::signaled: {
+      const char* abbrev = value_ > 0 ? ::sigabbrev_np(value_) : nullptr;
+      return "killed by signal " + std::to_string(value_) +
+             (abbrev != nullptr ? std::string(" (SIG") + abbrev + ")" : std::string());
+    }
+  }
+  return "unknown";
+}
+
+SystemError::SystemError(const std::string& what, int error_code)
+    : Error(what + ": " + describe_errno(error_code)), error_code_(error_code) {}
+
+SpawnError::SpawnError(SpawnStage stage, int error_code, const std::string& program)
+    : SystemError("cannot start '" + program + "': " + to_string(stage) + " failed", error_code),
+      stage_(stage),
+      program_(program) {}
+
+ProcessExecutionError::ProcessExecutionError(const std::string& what, ExitStatus status,
+                                             std::string stdout_excerpt, std::string stderr_excerpt)
+    : Error(what),
+      status_(status),
+      stdout_excerpt_(std::move(stdout_excerpt)),
+      stderr_excerpt_(std::move(stderr_excerpt)) {}
+
+TimeoutError::TimeoutError(const std::string& what, std::chrono::milliseconds timeout)
+    : Error(what), timeout_(timeout) {}
+
+OutputLimitError::OutputLimitError(const std::string& what, std::string stream, std::size_t limit)
+    : Error(what), stream_(std::move(stream)), limit_(limit) {}
+
+KillError::KillError(pid_t pid, int signal, int error_code)
+    : SystemError("cannot send signal " + std::to_string(signal) + " to pid " + std::to_string(pid),
+                  error_code),
+      pid_(pid),
+      signal_(signal) {}
+
+}  // namespace safeexec

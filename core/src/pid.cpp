@@ -1,0 +1,185 @@
+// pid.cpp - pid validation and /proc-based queries; kill_process().
+//
+// No shell, no external tool (F08): liveness and command lines come from
+// /proc, signals from kill(2) after validation (F07).
+#include <signal.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "log_internal.hpp"
+#include "safeexec/errors.hpp"
+#include "safeexec/pid.hpp"
+#include "sys.hpp"
+#include "unique_fd.hpp"
+
+namespace safeexec {
+namespace {
+
+constexpr pid_t kKernelPidMaxLimit = 4194304;  // PID_MAX_LIMIT on 64-bit
+constexpr int kMaxSignal = 64;
+constexpr int kMaxChildChainDepth = 32;
+
+/// The whole of a small /proc file, or nullopt when it cannot be opened.
+std::optional<std::string> read_proc_file(const std::string& path) {
+  detail::UniqueFd fd(sys::open_cloexec(path.c_str(), O_RDONLY));
+  if (!fd) return std::nullopt;
+  std::string data;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = sys::read(fd.get(), buf, sizeof buf);
+    if (n > 0) {
+      data.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0) {
+      return data;
+    } else if (errno != EINTR) {
+      return std::nullopt;
+    }
+  }
+}
+
+void validate_signal(int signal) {
+  if (signal < 0 || signal > kMaxSignal) {
+    throw InvalidArgument("signal " + std::to_string(signal) + " is out of range 0.." +
+                          std::to_string(kMaxSignal));
+  }
+}
+
+/// Children of `pid` from /proc/<pid>/task/<pid>/children (CONFIG_PROC_CHILDREN).
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  const std::string p = std::to_string(pid);
+  const auto text = read_proc_file("/proc/" + p + "/task/" + p + "/children");
+  if (!text) return out;
+  std::istringstream in(*text);
+  std::string word;
+  while (in >> word) {
+    try {
+      out.push_back(parse_pid(word));
+    } catch (const InvalidArgument&) {
+      // The kernel writes decimal pids; anything else is skipped, not trusted.
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+pid_t pid_max() noexcept {
+  static const pid_t value = [] {
+    try {
+      const auto text = read_proc_file("/proc/sys/kernel/pid_max");
+      if (!text) return kKernelPidMaxLimit;
+      long v = 0;
+      const auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+      if (ec != std::errc() || v <= 0 || v > kKernelPidMaxLimit) return kKernelPidMaxLimit;
+      return static_cast<pid_t>(v);
+    } catch (...) {
+      return kKernelPidMaxLimit;
+    }
+  }();
+  return value;
+}
+
+void validate_pid(pid_t pid) {
+  if (pid <= 0) {
+    // 0 would signal our own process group, -1 every process we may signal.
+    throw InvalidArgument("pid " + std::to_string(pid) + " is not positive");
+  }
+  if (pid > pid_max()) {
+    throw InvalidArgument("pid " + std::to_string(pid) + " is above pid_max (" +
+                          std::to_string(pid_max()) + ")");
+  }
+}
+
+pid_t parse_pid(std::string_view text) {
+  // Never echo the text itself beyond a short, escaped prefix: it is input.
+  const auto quoted = [&] {
+    std::string s;
+    for (char c : text.substr(0, 32)) {
+      s += (c >= 0x20 && c < 0x7f) ? std::string(1, c) : std::string("?");
+    }
+    return "'" + s + (text.size() > 32 ? "...'" : "'");
+  };
+  if (text.empty()) throw InvalidArgument("pid text is empty");
+  if (text.size() > 10) throw InvalidArgument("pid text " + quoted() + " is too long");
+  for (char c : text) {
+    if (c < '0' || c > '9') throw InvalidArgument("pid text " + quoted() + " is not all digits");
+  }
+  if (text.front() == '0') throw InvalidArgument("pid text " + quoted() + " has a leading zero");
+  long long v = 0;
+  std::from_chars(text.data(), text.data() + text.size(), v);
+  if (v > pid_max()) {
+    throw InvalidArgument("pid " + std::string(text) + " is above pid_max (" +
+                          std::to_string(pid_max()) + ")");
+  }
+  return static_cast<pid_t>(v);
+}
+
+KillOutcome kill_process(pid_t pid, int signal) {
+  validate_pid(pid);
+  validate_signal(signal);
+  if (::kill(pid, signal) == 0) return KillOutcome::delivered;
+  if (errno == ESRCH) return KillOutcome::gone;
+  // Any other failure means the process exists and we could not signal it:
+  // the caller must learn that (the seed swallowed it, F12).
+  KillError e(pid, signal, errno);
+  detail::log(LogLevel::error, e.what());
+  throw e;
+}
+
+bool process_is_running(pid_t pid) {
+  validate_pid(pid);
+  const auto stat = read_proc_file("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return false;
+  // "pid (comm) S ...": comm may hold spaces and ')', so find the last ')'.
+  const std::size_t close = stat->rfind(')');
+  if (close == std::string::npos || close + 2 >= stat->size()) return false;
+  const char state = (*stat)[close + 2];
+  return state != 'Z' && state != 'X' && state != 'x';
+}
+
+std::optional<std::vector<std::string>> read_cmdline(pid_t pid) {
+  validate_pid(pid);
+  const auto raw = read_proc_file("/proc/" + std::to_string(pid) + "/cmdline");
+  if (!raw) return std::nullopt;
+  std::vector<std::string> argv;
+  std::size_t start = 0;
+  while (start < raw->size()) {
+    std::size_t end = raw->find('\0', start);
+    if (end == std::string::npos) end = raw->size();
+    argv.emplace_back(*raw, start, end - start);
+    start = end + 1;
+  }
+  return argv;
+}
+
+bool pid_invoked_with_cmdline(pid_t pid, const std::vector<std::string>& expected_argv) {
+  const auto argv = read_cmdline(pid);
+  return argv && *argv == expected_argv;
+}
+
+std::optional<pid_t> get_root_helper_child_pid(pid_t pid,
+                                               const std::vector<std::string>& expected_argv,
+                                               bool run_as_root) {
+  validate_pid(pid);
+  if (!run_as_root) {
+    if (!process_is_running(pid)) return std::nullopt;
+    return pid;
+  }
+  // The root helper (sudo, a rootwrap daemon) runs the command as a
+  // descendant; follow the first child down until one runs expected_argv.
+  pid_t current = pid;
+  for (int depth = 0; depth < kMaxChildChainDepth; ++depth) {
+    const std::vector<pid_t> kids = children_of(current);
+    if (kids.empty()) return std::nullopt;
+    current = kids.front();
+    if (pid_invoked_with_cmdline(current, expected_argv)) return current;
+  }
+  return std::nullopt;
+}
+
+}  // namespace safeexec

@@ -1,0 +1,297 @@
+// spawn.cpp - create_process(): the parent side of a spawn.
+//
+// Order of work, and why:
+//   1. Validate argv, cwd, keep_fds and the environment additions, and build
+//      argv/envp/candidate paths as plain arrays. All allocation and every
+//      InvalidArgument happen here, before any descriptor exists.
+//   2. Open the pipes, each close-on-exec from birth (pipe2(O_CLOEXEC)), so a
+//      concurrent spawn on another thread - ours or anyone's - cannot inherit
+//      them (F06). They are held by UniqueFd, so any throw closes them (F05).
+//   3. Block every signal, clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) onto a
+//      stack lent from this frame, restore the mask. The pidfd comes from the
+//      same syscall, so there is no window where the pid could be recycled.
+//   4. Read the report pipe: EOF means execve succeeded; a report means the
+//      child failed at {stage, errno} and has exited, so reap it and throw.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "child.hpp"
+#include "log_internal.hpp"
+#include "process_access.hpp"
+#include "safeexec/errors.hpp"
+#include "safeexec/process.hpp"
+#include "sys.hpp"
+#include "unique_fd.hpp"
+
+extern char** environ;  // NOLINT(readability-redundant-declaration)
+
+namespace safeexec {
+namespace {
+
+using detail::UniqueFd;
+
+bool has_nul(std::string_view s) {
+  return s.find('\0') != std::string_view::npos;
+}
+
+void validate_argv(const std::vector<std::string>& argv) {
+  if (argv.empty()) throw InvalidArgument("argv is empty: there is no program to run");
+  if (argv[0].empty()) throw InvalidArgument("argv[0] is empty: there is no program to run");
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    if (has_nul(argv[i])) {
+      throw InvalidArgument("argv[" + std::to_string(i) +
+                            "] holds a NUL byte; execve would silently cut it there");
+    }
+  }
+}
+
+void validate_keep_fds(const std::vector<int>& fds) {
+  for (int fd : fds) {
+    if (fd < 3) throw InvalidArgument("keep_fd(" + std::to_string(fd) + "): must be >= 3");
+    if (::fcntl(fd, F_GETFD) < 0) {  // NOLINT(cppcoreguidelines-pro-type-vararg)
+      throw InvalidArgument("keep_fd(" + std::to_string(fd) + "): not an open descriptor");
+    }
+  }
+}
+
+/// The child's environment. Without additions the parent's environ is used
+/// as it is (as posix_spawn does); glibc never frees strings it put there.
+std::vector<std::string> child_environment(const SpawnOptions& o) {
+  if (o.addl_env().empty()) return {};
+  return build_child_environment(current_environment(), o.addl_env(), o.env_policy());
+}
+
+/// PATH as the child will see it: an addition wins over the parent's.
+std::string search_path(const SpawnOptions& o) {
+  if (auto it = o.addl_env().find("PATH"); it != o.addl_env().end()) return it->second;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (std::string_view(*e).substr(0, 5) == "PATH=") return std::string(*e + 5);
+  }
+  return "/usr/local/bin:/usr/bin:/bin";
+}
+
+/// Where execve is tried: argv[0] itself when it holds a '/', else each PATH
+/// entry in order (an empty entry means the current directory, as POSIX says).
+std::vector<std::string> exec_candidates(const std::string& program, const SpawnOptions& o) {
+  if (program.find('/') != std::string::npos) return {program};
+  std::vector<std::string> out;
+  const std::string path = search_path(o);
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    std::size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    if (dir.empty()) dir = ".";
+    out.push_back(dir + "/" + program);
+    start = end + 1;
+  }
+  return out;
+}
+
+[[noreturn]] void throw_spawn(SpawnStage stage, int error, const std::string& program) {
+  SpawnError e(stage, error, program);
+  detail::log(LogLevel::error, e.what());
+  throw e;
+}
+
+/// A pipe whose ends are both close-on-exec. The end the child gets is moved
+/// to a number >= 3, so that the child's dup2 onto 0/1/2 never overwrites a
+/// source it still needs (a parent may run with 0/1/2 closed).
+struct Pipe {
+  UniqueFd read_end;
+  UniqueFd write_end;
+};
+
+UniqueFd above_stdio(UniqueFd fd, const std::string& program) {
+  if (fd.get() >= 3) return fd;
+  const int moved =
+      ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);  // NOLINT(cppcoreguidelines-pro-type-vararg)
+  if (moved < 0) throw_spawn(SpawnStage::pipes, errno, program);
+  return UniqueFd(moved);
+}
+
+Pipe make_pipe(const std::string& program) {
+  std::array<int, 2> fds{-1, -1};
+  if (sys::pipe2(fds.data(), O_CLOEXEC) != 0) throw_spawn(SpawnStage::pipes, errno, program);
+  Pipe p{UniqueFd(fds[0]), UniqueFd(fds[1])};
+  p.read_end = above_stdio(std::move(p.read_end), program);
+  p.write_end = above_stdio(std::move(p.write_end), program);
+  return p;
+}
+
+/// The parent's and the child's end of one standard stream.
+struct StdioPlan {
+  UniqueFd parent;  // ours (pipe mode only)
+  UniqueFd child;   // goes onto 0/1/2 in the child; empty: inherit
+};
+
+StdioPlan plan_stdio(Stdio mode, bool child_reads, const std::string& program) {
+  StdioPlan plan;
+  if (mode == Stdio::pipe) {
+    Pipe p = make_pipe(program);
+    plan.parent = child_reads ? std::move(p.write_end) : std::move(p.read_end);
+    plan.child = child_reads ? std::move(p.read_end) : std::move(p.write_end);
+  } else if (mode == Stdio::null) {
+    const int fd = sys::open_cloexec("/dev/null", child_reads ? O_RDONLY : O_WRONLY);
+    if (fd < 0) throw_spawn(SpawnStage::pipes, errno, program);
+    plan.child = above_stdio(UniqueFd(fd), program);
+  }
+  return plan;
+}
+
+std::vector<char*> c_array(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (std::string& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+/// clone() with CLONE_PIDFD where the kernel has it (5.2+), remembered after
+/// the first EINVAL so older kernels pay for the probe once.
+std::atomic<bool> g_clone_pidfd_supported{true};
+
+// The child runs on this stack while the parent thread is suspended
+// (CLONE_VFORK). 32 KiB covers child_main's small frames with a wide margin;
+// it is excluded from sanitizers since the child must not call into them.
+constexpr std::size_t kChildStackBytes = 32 * 1024;
+
+__attribute__((noinline)) pid_t clone_child(detail::ChildPlan& plan, int* pidfd) {
+  alignas(64) std::array<unsigned char, kChildStackBytes>
+      stack;                                      // NOLINT: uninitialised on purpose
+  void* stack_top = stack.data() + stack.size();  // x86-64/arm64 stacks grow down
+
+  if (sys::clone_fault() != 0) return -1;
+  for (;;) {
+    const bool with_pidfd = g_clone_pidfd_supported.load(std::memory_order_relaxed);
+    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+    if (with_pidfd) flags |= CLONE_PIDFD;
+    *pidfd = -1;
+    const pid_t pid = ::clone(detail::child_main, stack_top, flags, &plan, pidfd);
+    if (pid < 0 && errno == EINVAL && with_pidfd) {
+      g_clone_pidfd_supported.store(false, std::memory_order_relaxed);
+      continue;
+    }
+    return pid;
+  }
+}
+
+/// Reaps a child that reported failure; it has already _exited.
+void reap_failed_child(pid_t pid) noexcept {
+  siginfo_t info{};
+  while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED) != 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+Process create_process(std::vector<std::string> argv, SpawnOptions options) {
+  // 1. Everything that can be refused is refused before any resource exists.
+  validate_argv(argv);
+  if (has_nul(options.cwd())) throw InvalidArgument("cwd holds a NUL byte");
+  validate_keep_fds(options.keep_fds());
+  std::vector<std::string> env_strings = child_environment(options);
+  std::vector<std::string> candidates = exec_candidates(argv[0], options);
+  const std::string& program = argv[0];
+
+  std::vector<char*> argv_c = c_array(argv);
+  std::vector<char*> env_c;
+  if (options.addl_env().empty()) {
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) env_c.push_back(*e);
+    env_c.push_back(nullptr);
+  } else {
+    env_c = c_array(env_strings);
+  }
+  std::vector<const char*> paths_c;
+  paths_c.reserve(candidates.size() + 1);
+  for (const std::string& c : candidates) paths_c.push_back(c.c_str());
+  paths_c.push_back(nullptr);
+
+  // 2. Descriptors, each owned, each close-on-exec.
+  StdioPlan in = plan_stdio(options.stdin_mode(), /*child_reads=*/true, program);
+  StdioPlan out = plan_stdio(options.stdout_mode(), false, program);
+  StdioPlan err = plan_stdio(options.stderr_mode(), false, program);
+  Pipe report = make_pipe(program);
+  if (in.parent) {
+    // Our end of stdin is non-blocking: the I/O loop must never block in
+    // write() while the child is blocked writing a full stdout pipe.
+    const int fl = ::fcntl(in.parent.get(), F_GETFL);  // NOLINT(cppcoreguidelines-pro-type-vararg)
+    if (fl < 0 || ::fcntl(in.parent.get(), F_SETFL, fl | O_NONBLOCK) != 0) {  // NOLINT
+      throw_spawn(SpawnStage::pipes, errno, program);
+    }
+  }
+
+  detail::ChildPlan plan{};
+  plan.exec_paths = paths_c.data();
+  plan.argv = argv_c.data();
+  plan.envp = env_c.data();
+  plan.cwd = options.cwd().empty() ? nullptr : options.cwd().c_str();
+  plan.stdio_src[0] = in.child.get();
+  plan.stdio_src[1] = out.child.get();
+  plan.stdio_src[2] = err.child.get();
+  plan.keep_fds = options.keep_fds().data();
+  plan.keep_count = options.keep_fds().size();
+  plan.report_fd = report.write_end.get();
+  plan.new_process_group = options.new_process_group();
+
+  // 3. Block every signal around clone(): a handler must not run in the child
+  //    (it shares our memory) before the child has reset dispositions.
+  sigset_t all{};
+  sigset_t old{};
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfd = -1;
+  const pid_t pid = clone_child(plan, &pidfd);
+  const int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) throw_spawn(SpawnStage::clone, clone_errno, program);
+  UniqueFd pidfd_owner(pidfd);
+
+  // The child has exec'd or exited (CLONE_VFORK): its ends are ours to close.
+  in.child.reset();
+  out.child.reset();
+  err.child.reset();
+  report.write_end.reset();
+
+  // 4. EOF on the report pipe means execve succeeded.
+  detail::ChildReport r{};
+  ssize_t got = 0;
+  for (;;) {
+    got = sys::read(report.read_end.get(), &r, sizeof r);
+    if (got >= 0 || errno != EINTR) break;
+  }
+  const int read_errno = errno;
+  if (got != 0) {
+    reap_failed_child(pid);
+    if (got == static_cast<ssize_t>(sizeof r)) {
+      throw_spawn(static_cast<SpawnStage>(r.stage), r.error, program);
+    }
+    // A short report or a failed read: the child's fate is unknown, and it has
+    // been reaped; report the read error.
+    throw_spawn(SpawnStage::exec, got < 0 ? read_errno : EIO, program);
+  }
+
+  if (!pidfd_owner) {
+    // Kernels without CLONE_PIDFD: open one now. The child is unreaped, so the
+    // pid cannot have been recycled yet. Without pidfds at all (pre-5.3) the
+    // handle falls back to pid-based waiting.
+    pidfd_owner.reset(sys::pidfd_open(pid));
+  }
+
+  Process p = detail::ProcessAccess::make();
+  detail::ProcessAccess::set(p, pid, pidfd_owner.release(), in.parent.release(),
+                             out.parent.release(), err.parent.release(),
+                             options.new_process_group());
+  return p;
+}
+
+}  // namespace safeexec

@@ -1,0 +1,95 @@
+// sys.hpp - the system calls safeexec makes that tests may want to fail.
+//
+// In the installed library (SAFEEXEC_FAULT_INJECTION undefined or 0) each
+// wrapper is an inline direct call: the seam costs nothing. The test-only
+// `safeexec_testing` library is built from the same sources with
+// SAFEEXEC_FAULT_INJECTION=1, where each wrapper first asks the fault table
+// (fault_injection.cpp) whether this call should fail, and with which errno.
+// The table is lock-free, so the check is async-signal-safe and may run in a
+// vfork-style child (the close_range fallback test relies on that).
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "safeexec/testing/fault_injection.hpp"
+
+#if defined(SAFEEXEC_FAULT_INJECTION) && SAFEEXEC_FAULT_INJECTION
+namespace safeexec::testing::detail {
+/// True when this call must fail; stores the errno to fail with.
+bool fault_hit(Call call, int* error) noexcept;
+}  // namespace safeexec::testing::detail
+#define SAFEEXEC_SEAM(call)                                                                      \
+  do {                                                                                           \
+    int seam_error_ = 0;                                                                         \
+    if (::safeexec::testing::detail::fault_hit(::safeexec::testing::Call::call, &seam_error_)) { \
+      errno = seam_error_;                                                                       \
+      return -1;                                                                                 \
+    }                                                                                            \
+  } while (0)
+#else
+#define SAFEEXEC_SEAM(call) \
+  do {                      \
+  } while (0)
+#endif
+
+namespace safeexec::sys {
+
+inline int pipe2(int fds[2], int flags) noexcept {
+  SAFEEXEC_SEAM(pipe2);
+  return ::pipe2(fds, flags);
+}
+
+inline int poll(pollfd* fds, nfds_t n, int timeout_ms) noexcept {
+  SAFEEXEC_SEAM(poll);
+  return ::poll(fds, n, timeout_ms);
+}
+
+inline ssize_t read(int fd, void* buf, size_t n) noexcept {
+  SAFEEXEC_SEAM(read);
+  return ::read(fd, buf, n);
+}
+
+inline ssize_t write(int fd, const void* buf, size_t n) noexcept {
+  SAFEEXEC_SEAM(write);
+  return ::write(fd, buf, n);
+}
+
+inline int waitid(idtype_t type, id_t id, siginfo_t* info, int options) noexcept {
+  SAFEEXEC_SEAM(waitid);
+  return ::waitid(type, id, info, options);
+}
+
+inline int pidfd_open(pid_t pid) noexcept {
+  SAFEEXEC_SEAM(pidfd_open);
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U));
+}
+
+inline int open_cloexec(const char* path, int flags) noexcept {
+  SAFEEXEC_SEAM(open);
+  return ::open(path, flags | O_CLOEXEC);  // NOLINT(cppcoreguidelines-pro-type-vararg)
+}
+
+/// Raw close_range: the child calls it, so no libc wrapper that an
+/// interceptor (TSan) could hook.
+inline int close_range_cloexec(unsigned first) noexcept {
+  SAFEEXEC_SEAM(close_range);
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+  return static_cast<int>(::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC));
+}
+
+/// The clone seam has no wrapper of its own (clone takes a callback); the
+/// spawn path asks this before calling clone.
+inline int clone_fault() noexcept {
+  SAFEEXEC_SEAM(clone);
+  return 0;
+}
+
+}  // namespace safeexec::sys

@@ -1,0 +1,216 @@
+// safeexec-test-child - the program that tests, fuzz targets, property tests
+// and benchmarks start. Each mode does one observable thing. Plain POSIX,
+// no safeexec code, so it cannot hide a library defect.
+//
+//   echo                      copy stdin to stdout until EOF
+//   argv ARG...               write each ARG followed by a NUL byte
+//   env                       write each environment entry followed by NUL
+//   fds                       write the open descriptor numbers, space-separated
+//   cwd                       write the working directory
+//   signals                   write "blocked=<hex> ignored=<hex>" from /proc/self/status
+//   pgid                      write "<pid> <pgid>"
+//   exit N                    exit with code N
+//   signal N                  kill itself with signal N
+//   sleep MS                  sleep MS milliseconds, then exit 0
+//   ignore-term MS            ignore SIGTERM, then sleep MS
+//   write-then-echo N         write N bytes to stdout and N to stderr, then echo stdin
+//   spew OUT ERR              write OUT bytes to stdout and ERR to stderr, exit 0 (stdin unread)
+//   ignore-stdin              exit 0 at once, stdin unread
+//   read-some N               read N bytes of stdin, close it, echo them, exit 0
+//   daemon MS                 fork a grandchild holding stdout/stderr for MS ms; exit 0 at once
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <dirent.h>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+bool write_all(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    const ssize_t w = write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+bool write_str(const std::string& s) {
+  return write_all(1, s.data(), s.size());
+}
+
+int echo() {
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = read(0, buf, sizeof buf);
+    if (n == 0) return 0;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return 3;
+    }
+    if (!write_all(1, buf, static_cast<size_t>(n))) return 4;
+  }
+}
+
+bool write_pattern(int fd, long n) {
+  std::string chunk(65536, 'x');
+  for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<char>('a' + i % 26);
+  while (n > 0) {
+    const size_t k = n < static_cast<long>(chunk.size()) ? static_cast<size_t>(n) : chunk.size();
+    if (!write_all(fd, chunk.data(), k)) return false;
+    n -= static_cast<long>(k);
+  }
+  return true;
+}
+
+void sleep_ms(long ms) {
+  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+std::string status_field(const char* name) {
+  FILE* f = std::fopen("/proc/self/status", "re");
+  if (f == nullptr) return "?";
+  char line[512];
+  std::string value = "?";
+  const size_t len = std::strlen(name);
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, name, len) == 0 && line[len] == ':') {
+      value = line + len + 1;
+      while (!value.empty() && (value.front() == '\t' || value.front() == ' ')) value.erase(0, 1);
+      while (!value.empty() && value.back() == '\n') value.pop_back();
+    }
+  }
+  std::fclose(f);
+  return value;
+}
+
+int usage() {
+  write_all(2, "safeexec-test-child: bad mode or arguments\n", 43);
+  return 64;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage();
+  const std::string mode = argv[1];
+  const auto num = [&](int i) -> long { return i < argc ? std::strtol(argv[i], nullptr, 10) : -1; };
+
+  if (mode == "echo") return echo();
+  if (mode == "argv") {
+    for (int i = 2; i < argc; ++i) {
+      if (!write_all(1, argv[i], std::strlen(argv[i]) + 1)) return 4;
+    }
+    return 0;
+  }
+  if (mode == "env") {
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (!write_all(1, *e, std::strlen(*e) + 1)) return 4;
+    }
+    return 0;
+  }
+  if (mode == "fds") {
+    DIR* d = opendir("/proc/self/fd");
+    if (d == nullptr) return 5;
+    std::string out;
+    const int own = dirfd(d);
+    while (dirent* ent = readdir(d)) {
+      if (ent->d_name[0] == '.') continue;
+      const int fd = std::atoi(ent->d_name);
+      if (fd == own) continue;
+      if (!out.empty()) out += ' ';
+      out += ent->d_name;
+    }
+    closedir(d);
+    return write_str(out + "\n") ? 0 : 4;
+  }
+  if (mode == "cwd") {
+    char buf[4096];
+    if (getcwd(buf, sizeof buf) == nullptr) return 5;
+    return write_str(std::string(buf) + "\n") ? 0 : 4;
+  }
+  if (mode == "signals") {
+    return write_str("blocked=" + status_field("SigBlk") + " ignored=" + status_field("SigIgn") +
+                     "\n")
+               ? 0
+               : 4;
+  }
+  if (mode == "pgid") {
+    return write_str(std::to_string(getpid()) + " " + std::to_string(getpgrp()) + "\n") ? 0 : 4;
+  }
+  if (mode == "exit") return static_cast<int>(num(2));
+  if (mode == "signal") {
+    const int sig = static_cast<int>(num(2));
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, nullptr);
+    raise(sig);
+    return 6;
+  }
+  if (mode == "sleep") {
+    sleep_ms(num(2));
+    return 0;
+  }
+  if (mode == "ignore-term") {
+    signal(SIGTERM, SIG_IGN);
+    sleep_ms(num(2));
+    return 0;
+  }
+  if (mode == "write-then-echo") {
+    const long n = num(2);
+    if (!write_pattern(1, n) || !write_pattern(2, n)) return 4;
+    return echo();
+  }
+  if (mode == "spew") {
+    return write_pattern(1, num(2)) && write_pattern(2, num(3)) ? 0 : 4;
+  }
+  if (mode == "ignore-stdin") return 0;
+  if (mode == "read-some") {
+    const long n = num(2);
+    std::string got;
+    char buf[65536];
+    while (static_cast<long>(got.size()) < n) {
+      const size_t want = static_cast<size_t>(n) - got.size();
+      const ssize_t r = read(0, buf, want < sizeof buf ? want : sizeof buf);
+      if (r == 0) break;
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return 3;
+      }
+      got.append(buf, static_cast<size_t>(r));
+    }
+    close(0);
+    return write_str(got) ? 0 : 4;
+  }
+  if (mode == "daemon") {
+    const long ms = num(2);
+    const pid_t pid = fork();
+    if (pid < 0) return 5;
+    if (pid == 0) {
+      // The grandchild keeps stdout/stderr open and stays in our process
+      // group, as a naive daemon does; bounded so tests leave nothing behind.
+      sleep_ms(ms);
+      _exit(0);
+    }
+    return 0;
+  }
+  return usage();
+}
