@@ -53,12 +53,12 @@ struct KernelSigaction {
 constexpr long kKernelSigsetBytes = 8;
 constexpr int kMaxSignal = 64;
 
-SAFEEXEC_CHILD_CODE [[noreturn]] void fail(const ChildPlan& plan, SpawnStage stage, int error) {
+[[noreturn]] SAFEEXEC_CHILD_CODE void fail(const ChildPlan& plan, SpawnStage stage, int error) {
   const ChildReport report{static_cast<int>(stage), error};
   // One write of 8 bytes to a pipe is atomic; if it fails there is nobody to
   // tell, and the parent then sees EOF plus an exit status of 127.
   (void)::syscall(SYS_write, plan.report_fd, &report, sizeof report);
-  ::syscall(SYS_exit_group, 127);
+  (void)::syscall(SYS_exit_group, 127);
   __builtin_unreachable();
 }
 
@@ -178,7 +178,7 @@ SAFEEXEC_CHILD_CODE int child_main(void* arg) {
   int saved_error = ENOENT;
   bool have_significant = false;
   for (const char* const* path = plan.exec_paths; *path != nullptr; ++path) {
-    ::syscall(SYS_execve, *path, plan.argv, plan.envp);
+    (void)::syscall(SYS_execve, *path, plan.argv, plan.envp);  // returns only on failure
     const int error = errno;
     if (!is_path_search_miss(error)) {
       if (error != EACCES) fail(plan, SpawnStage::exec, error);

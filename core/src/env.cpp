@@ -142,7 +142,12 @@ std::vector<std::string> build_child_environment(const EnvMap& base, const EnvMa
   for (const auto& [key, value] : additions) merged.insert_or_assign(key, value);
   std::vector<std::string> out;
   out.reserve(merged.size());
-  for (const auto& [key, value] : merged) out.push_back(key + "=" + value);
+  for (const auto& [key, value] : merged) {
+    std::string entry;
+    entry.reserve(key.size() + 1 + value.size());
+    entry.append(key).append(1, '=').append(value);
+    out.push_back(std::move(entry));
+  }
   return out;
 }
 

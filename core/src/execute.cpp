@@ -44,7 +44,7 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
       .addl_env(options.addl_env())
       .env_policy(options.env_policy())
       .cwd(options.cwd());
-  Process child = create_process(std::move(argv), std::move(spawn));
+  Process child = create_process(std::move(argv), spawn);
 
   const std::optional<Deadline> deadline =
       options.timeout() ? std::optional<Deadline>(start + *options.timeout()) : std::nullopt;

@@ -50,7 +50,7 @@ class SigpipeGuard {
     sigset_t pending{};
     sigpending(&pending);
     was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_only, &old_);
+    (void)pthread_sigmask(SIG_BLOCK, &pipe_only, &old_);  // cannot fail: valid how and set
   }
   SigpipeGuard(const SigpipeGuard&) = delete;
   SigpipeGuard& operator=(const SigpipeGuard&) = delete;
@@ -64,7 +64,7 @@ class SigpipeGuard {
       while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
       }
     }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    (void)pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
 
  private:

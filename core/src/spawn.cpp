@@ -91,7 +91,8 @@ std::vector<std::string> exec_candidates(const std::string& program, const Spawn
     if (end == std::string::npos) end = path.size();
     std::string dir = path.substr(start, end - start);
     if (dir.empty()) dir = ".";
-    out.push_back(dir + "/" + program);
+    dir.append(1, '/').append(program);
+    out.push_back(std::move(dir));
     start = end + 1;
   }
   return out;
@@ -163,7 +164,7 @@ std::atomic<bool> g_clone_pidfd_supported{true};
 // The child runs on this stack while the parent thread is suspended
 // (CLONE_VFORK). 32 KiB covers child_main's small frames with a wide margin;
 // it is excluded from sanitizers since the child must not call into them.
-constexpr std::size_t kChildStackBytes = 32 * 1024;
+constexpr std::size_t kChildStackBytes = std::size_t{32} * 1024;
 
 __attribute__((noinline)) pid_t clone_child(detail::ChildPlan& plan, int* pidfd) {
   alignas(64) std::array<unsigned char, kChildStackBytes>
@@ -194,7 +195,7 @@ void reap_failed_child(pid_t pid) noexcept {
 
 }  // namespace
 
-Process create_process(std::vector<std::string> argv, SpawnOptions options) {
+Process create_process(std::vector<std::string> argv, const SpawnOptions& options) {
   // 1. Everything that can be refused is refused before any resource exists.
   validate_argv(argv);
   if (has_nul(options.cwd())) throw InvalidArgument("cwd holds a NUL byte");
@@ -248,11 +249,12 @@ Process create_process(std::vector<std::string> argv, SpawnOptions options) {
   sigset_t all{};
   sigset_t old{};
   sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
+  // pthread_sigmask cannot fail with a valid `how` and set.
+  (void)pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
   const pid_t pid = clone_child(plan, &pidfd);
   const int clone_errno = errno;
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  (void)pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) throw_spawn(SpawnStage::clone, clone_errno, program);
   UniqueFd pidfd_owner(pidfd);
 

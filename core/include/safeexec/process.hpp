@@ -196,6 +196,6 @@ class Process {
 /// argument, env refused) before anything starts, SpawnError (stage + errno)
 /// when the child could not be started; in either case nothing is left
 /// behind.
-Process create_process(std::vector<std::string> argv, SpawnOptions options = {});
+Process create_process(std::vector<std::string> argv, const SpawnOptions& options = {});
 
 }  // namespace safeexec
