@@ -122,7 +122,7 @@ UniqueFd above_stdio(UniqueFd fd, const std::string& program) {
 
 Pipe make_pipe(const std::string& program) {
   std::array<int, 2> fds{-1, -1};
-  if (sys::pipe2(fds.data(), O_CLOEXEC) != 0) throw_spawn(SpawnStage::pipes, errno, program);
+  if (sys::pipe2_cloexec(fds.data()) != 0) throw_spawn(SpawnStage::pipes, errno, program);
   Pipe p{UniqueFd(fds[0]), UniqueFd(fds[1])};
   p.read_end = above_stdio(std::move(p.read_end), program);
   p.write_end = above_stdio(std::move(p.write_end), program);

@@ -40,9 +40,10 @@ bool fault_hit(Call call, int* error) noexcept;
 
 namespace safeexec::sys {
 
-inline int pipe2(int fds[2], int flags) noexcept {
+/// Both ends close-on-exec from birth (F06): there is no other way to make a pipe here.
+inline int pipe2_cloexec(int fds[2]) noexcept {
   SAFEEXEC_SEAM(pipe2);
-  return ::pipe2(fds, flags);
+  return ::pipe2(fds, O_CLOEXEC);
 }
 
 inline int poll(pollfd* fds, nfds_t n, int timeout_ms) noexcept {

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Forbidden-calls check: what clang-tidy and cppcheck do not catch.
+
+Each rule names the finding it guards. Run from anywhere; exits 1 on any hit.
+Usage: ci/forbidden_calls.py [ROOT]   (ROOT defaults to the repository)
+"""
+import pathlib
+import re
+import sys
+
+ROOT = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__).resolve().parent.parent)
+CORE = [p for d in ("core/src", "core/include") for p in sorted((ROOT / d).rglob("*")) if p.suffix in (".cpp", ".hpp", ".h")]
+
+
+def strip_comments(text):
+    """Blank out // and /* */ comments, keeping line numbers and string literals."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        if text.startswith("//", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append("\n" * text.count("\n", i, j))
+            i = j
+        elif text[i] == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i:j + 1])
+            i = j + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+# (finding, pattern, why). Patterns run on code with comments removed.
+RULES = [
+    ("F08/F11", r"\b(system|popen)\s*\(", "runs a shell: argv must go to execve verbatim"),
+    ("F08/F11", r'"/bin/(ba|da)?sh"|"sh"\s*,\s*"-c"|\bsh -c\b', "a shell in the core"),
+    ("F11", r"\bexec(l|lp|le|v|vp|vpe)\s*\(", "exec* that searches PATH or may fall back to /bin/sh; use execve"),
+    ("F05", r"(?<![_\w])fork\s*\(", "fork() copies the parent (slow with a large RSS, unsafe under ASan); spawn uses clone(CLONE_VM|CLONE_VFORK)"),
+    ("F06", r"(?<![_\w])(pipe|dup|dup3|accept|socket|socketpair|creat|open|openat)\s*\(", "may create a descriptor without O_CLOEXEC; use pipe2(O_CLOEXEC), sys::open_cloexec, F_DUPFD_CLOEXEC"),
+    ("F06", r"\bpipe2\s*\((?![^;]*O_CLOEXEC)", "pipe2 without O_CLOEXEC"),
+]
+
+# kill() is allowed where the pid cannot be stale or unvalidated (F07, F12):
+#   process.cpp - pids of unreaped children owned by a Process handle;
+#   pid.cpp     - only in kill_process(), after validate_pid(pid).
+KILL = re.compile(r"::kill\s*\(")
+KILL_ALLOWED = {"process.cpp"}
+
+# process_input reaches exactly one place: the I/O loop's request (F13, F09).
+INPUT_ALLOWED = ("execute.cpp", "req.input = options.process_input();")
+
+
+def main():
+    failures = []
+    for path in CORE:
+        rel = path.relative_to(ROOT)
+        code = strip_comments(path.read_text())
+        lines = code.split("\n")
+        for lineno, line in enumerate(lines, 1):
+            for finding, pattern, why in RULES:
+                if re.search(pattern, line):
+                    # sys::open_cloexec and the raw SYS_openat in the child are the sanctioned openers.
+                    if finding == "F06" and ("open_cloexec" in line or "::open(path, flags | O_CLOEXEC)" in line
+                                             or "SYS_openat" in line or "O_CLOEXEC" in line):
+                        continue
+                    failures.append(f"{rel}:{lineno}: [{finding}] {why}: {line.strip()}")
+            if KILL.search(line) and path.name not in KILL_ALLOWED:
+                if path.name == "pid.cpp":
+                    body = "\n".join(lines[:lineno])
+                    start = body.rfind("KillOutcome kill_process(")
+                    if start >= 0 and "validate_pid(pid);" in body[start:]:
+                        continue
+                failures.append(f"{rel}:{lineno}: [F07] kill() on a pid that was not validated: {line.strip()}")
+            if "process_input" in line and path.suffix == ".cpp":
+                if not (path.name == INPUT_ALLOWED[0] and INPUT_ALLOWED[1] in line):
+                    failures.append(f"{rel}:{lineno}: [F13] process_input used outside the I/O request (may reach a message or log): {line.strip()}")
+    for f in failures:
+        print(f)
+    print(f"forbidden-calls: {len(CORE)} files, {len(failures)} violation(s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
