@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -272,13 +273,18 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
     if (got >= 0 || errno != EINTR) break;
   }
   const int read_errno = errno;
-  if (got != 0) {
+  if (got == static_cast<ssize_t>(sizeof r)) {
+    // The child reported {stage, errno} and has already exited.
     reap_failed_child(pid);
-    if (got == static_cast<ssize_t>(sizeof r)) {
-      throw_spawn(static_cast<SpawnStage>(r.stage), r.error, program);
-    }
-    // A short report or a failed read: the child's fate is unknown, and it has
-    // been reaped; report the read error.
+    throw_spawn(static_cast<SpawnStage>(r.stage), r.error, program);
+  }
+  if (got != 0) {
+    // A failed read or a short report: we cannot tell whether execve
+    // succeeded, and the program may be waiting on pipes we are about to
+    // close. Kill it (unreaped, so the pid is still ours), reap, report.
+    (void)::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U);
+    if (pidfd < 0) (void)::kill(pid, SIGKILL);
+    reap_failed_child(pid);
     throw_spawn(SpawnStage::exec, got < 0 ? read_errno : EIO, program);
   }
 
