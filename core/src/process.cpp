@@ -73,6 +73,29 @@ class SigpipeGuard {
   bool saw_epipe_ = false;
 };
 
+/// Waits until the child has exited or `deadline` passes, without reaping
+/// it (WNOWAIT): its pid stays reserved until someone waits for it.
+void await_exit_unreaped(pid_t pid, int pidfd, Deadline deadline) noexcept {
+  auto backoff = std::chrono::microseconds(100);
+  for (;;) {
+    siginfo_t info{};
+    info.si_pid = 0;
+    const int options = WEXITED | WNOHANG | WNOWAIT;
+    const int rc = (pidfd >= 0) ? sys::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, options)
+                                : sys::waitid(P_PID, static_cast<id_t>(pid), &info, options);
+    if (rc == 0 && info.si_pid != 0) return;  // exited
+    if (rc != 0 && errno != EINTR) return;    // not ours to wait for (ECHILD)
+    if (Clock::now() >= deadline) return;
+    if (pidfd >= 0) {
+      pollfd pfd{pidfd, POLLIN, 0};  // readable once the child has exited
+      (void)sys::poll(&pfd, 1, poll_timeout_ms(deadline));
+    } else {
+      std::this_thread::sleep_for(std::min<Clock::duration>(backoff, deadline - Clock::now()));
+      backoff = std::min(backoff * 2, std::chrono::microseconds(10000));
+    }
+  }
+}
+
 }  // namespace
 
 Process::Process(Process&& other) noexcept
@@ -235,11 +258,17 @@ KillOutcome Process::signal_group(int signal) {
 ExitStatus Process::terminate(std::chrono::milliseconds grace) {
   if (pid_ <= 0 || !status_.running()) return status_;
   (void)signal_group(SIGTERM);
-  if (auto st = wait_until(deadline_after(grace))) {
-    // The leader is gone; members of its group that ignored SIGTERM are
-    // killed too before we forget the group.
-    return *st;
+  if (!own_group_) {
+    if (auto st = wait_until(deadline_after(grace))) return *st;
+    (void)send_signal(SIGKILL);
+    return wait();
   }
+  // A group: members may ignore SIGTERM or outlive the leader (a shell or
+  // xargs dies of SIGTERM at once, the command it started does not). So wait
+  // for the leader without reaping it - an unreaped leader keeps its pid, the
+  // group's id, from being reused - then SIGKILL what is left of the group,
+  // and only then reap.
+  await_exit_unreaped(pid_, pidfd_, deadline_after(grace));
   (void)signal_group(SIGKILL);
   return wait();
 }
