@@ -1,0 +1,135 @@
+// safeexec_cases.cpp - safeexec itself: the numerators of P1..P5.
+//
+//   safeexec/execute/bin_true          P1: execute() of /bin/true with its three
+//                                      pipes, a small input, output captured
+//   safeexec/execute/noop_static       the same on the static helper (no loader)
+//   safeexec/create_process/bin_true   spawn + wait alone, no pipes: the closest
+//                                      safeexec call to the raw posix_spawn baseline
+//   safeexec/execute_mem/mem_mib:N     P2: as P1 with N MiB touched in this process
+//   safeexec/execute_fds/extra_fds:N   P3: as P1 with N extra descriptors open
+//   safeexec/execute_cat/mib:N         P4: N MiB round trip through cat
+//   safeexec/execute_threads           P5: as P1 from 1 and 2 threads at once
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "bench_common.hpp"
+#include "safeexec/errors.hpp"
+#include "safeexec/execute.hpp"
+#include "safeexec/process.hpp"
+
+namespace sxbench {
+namespace {
+
+using benchmark::State;
+
+// One execute() per iteration, the argv built each time as a caller would.
+void bm_execute(State& state, const std::string& path) {
+  if (!setup_ok(state)) return;
+  const safeexec::ExecuteOptions opts =
+      safeexec::ExecuteOptions{}.process_input(std::string(kSmallInput));
+  SpawnCounters counters(state);
+  try {
+    for (auto _ : state) {
+      const safeexec::ExecuteResult r = safeexec::execute({path}, opts);
+      benchmark::DoNotOptimize(r.out.data());
+      if (!r.status.success()) {
+        state.SkipWithError(("child: " + r.status.str()).c_str());
+        break;
+      }
+    }
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+void bm_create_process(State& state, const std::string& path) {
+  if (!setup_ok(state)) return;
+  SpawnCounters counters(state);
+  try {
+    for (auto _ : state) {
+      safeexec::Process p = safeexec::create_process({path});
+      const safeexec::ExitStatus st = p.wait();
+      if (!st.success()) {
+        state.SkipWithError(("child: " + st.str()).c_str());
+        break;
+      }
+    }
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+// P4: the payload (and max_output_bytes = its size) lives in p4_options(),
+// so the input exists once in memory. Peak RSS is measured from the Setup()
+// of this run (VmHWM reset through /proc/self/clear_refs), so it covers the
+// held input, the output being built, and the process's own base.
+void bm_execute_cat(State& state) {
+  if (!setup_ok(state)) return;
+  const safeexec::ExecuteOptions& opts = p4_options();
+  const std::size_t bytes = opts.process_input().size();
+  const std::size_t rss_before = current_rss_bytes();
+  bool checked = false;
+  SpawnCounters counters(state);
+  try {
+    for (auto _ : state) {
+      const safeexec::ExecuteResult r = safeexec::execute({config().cat}, opts);
+      if (r.out.size() != bytes) {
+        state.SkipWithError("cat did not return as many bytes as it was given");
+        break;
+      }
+      if (!checked) {
+        // Byte-for-byte once per run, outside the timed region.
+        state.PauseTiming();
+        checked = true;
+        const bool same = std::memcmp(r.out.data(), opts.process_input().data(), bytes) == 0;
+        state.ResumeTiming();
+        if (!same) {
+          state.SkipWithError("cat did not return the input byte for byte");
+          break;
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+  counters.stop();
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes));
+  state.counters["payload_bytes"] = static_cast<double>(bytes);
+  state.counters["rss_before_bytes"] = static_cast<double>(rss_before);
+  // The goal: peak RSS <= input + output + 16 MiB.
+  state.counters["rss_goal_bytes"] = static_cast<double>(2 * bytes + 16 * kMiB);
+}
+
+}  // namespace
+
+void register_safeexec() {
+  const Config& c = config();
+  const std::string& noop = c.noop_static;
+  const std::string& tru = c.bin_true;
+  register_spawn("safeexec/execute/bin_true", [tru](State& s) { bm_execute(s, tru); });
+  register_spawn("safeexec/execute/noop_static", [noop](State& s) { bm_execute(s, noop); });
+  register_spawn("safeexec/create_process/bin_true",
+                 [tru](State& s) { bm_create_process(s, tru); });
+  register_spawn("safeexec/execute_mem", [tru](State& s) { bm_execute(s, tru); })
+      ->ArgName("mem_mib")
+      ->Args({0})
+      ->Args({c.smoke ? 8 : 256})
+      ->Args({c.smoke ? 16 : 1024})
+      ->Setup(setup_ballast_mib);
+  register_spawn("safeexec/execute_fds", [tru](State& s) { bm_execute(s, tru); })
+      ->ArgName("extra_fds")
+      ->Args({0})
+      ->Args({c.smoke ? 100 : 10000})
+      ->Setup(setup_extra_fds);
+  register_spawn("safeexec/execute_cat", bm_execute_cat)
+      ->ArgName("mib")
+      ->Args({c.smoke ? 16 : 256})
+      ->Setup(setup_payload_mib);
+  register_spawn("safeexec/execute_threads", [tru](State& s) { bm_execute(s, tru); })
+      ->Threads(1)
+      ->Threads(2);
+}
+
+}  // namespace sxbench
