@@ -65,6 +65,7 @@ void bm_posix_spawn(State& state, const std::string& path) {
       state.SkipWithError("child did not exit 0");
       break;
     }
+    counters.lap();
   }
 }
 
@@ -86,6 +87,7 @@ void bm_fork_execve(State& state, const std::string& path) {
       state.SkipWithError("child did not exit 0");
       break;
     }
+    counters.lap();
   }
 }
 
@@ -107,6 +109,7 @@ void bm_vfork_execve(State& state, const std::string& path) {
       state.SkipWithError("child did not exit 0");
       break;
     }
+    counters.lap();
   }
 }
 
@@ -230,6 +233,7 @@ void bm_posix_spawn_pipes(State& state, const std::string& path) {
       state.SkipWithError(failure.c_str());
       break;
     }
+    counters.lap();
   }
 }
 
@@ -255,6 +259,7 @@ void bm_posix_spawn_closefrom(State& state, const std::string& path) {
       state.SkipWithError("child did not exit 0");
       break;
     }
+    counters.lap();
   }
   posix_spawn_file_actions_destroy(&fa);
 }
@@ -295,12 +300,14 @@ void bm_posix_spawn_cat(State& state, bool reuse) {
       state.SkipWithError("cat did not return as many bytes as it was given");
       break;
     }
+    counters.lap();
     if (!checked) {
       // Byte-for-byte once per run, outside the timed region (as for execute).
       state.PauseTiming();
       checked = true;
       const bool same = std::memcmp(out, input.data(), input.size()) == 0;
       state.ResumeTiming();
+      counters.restart_lap();
       if (!same) {
         state.SkipWithError("cat did not return the input byte for byte");
         break;

@@ -77,16 +77,30 @@ int wait_status(pid_t pid);
 /// True for "exited with code 0".
 bool exited_ok(int status);
 
-/// Times the loop of a spawn benchmark on this thread and, at the end, sets
-/// the counters every spawn benchmark carries in the JSON:
-///   ns_per_spawn    wall ns per spawn on one thread (averaged over threads)
+/// Times a spawn benchmark on this thread and, at the end, sets the counters
+/// every spawn benchmark carries in the JSON:
+///   p50_ns          median wall ns of one spawn on this thread (per-iteration
+///                   samples; averaged over threads). Unlike real_time, which
+///                   is the mean of a repetition, one spawn delayed by a
+///                   scheduler tick on a busy machine does not move it: the
+///                   latency goals are gated on this (see bench/README.md)
+///   ns_per_spawn    mean wall ns of one spawn on this thread
 ///   spawns_per_s    spawns per wall second, all threads together
 ///   peak_rss_bytes  VmHWM since this benchmark's Setup (thread 0 only)
+/// Call lap() at the end of each iteration (a sample runs from the previous
+/// lap, or from construction, to now); restart_lap() after untimed work.
 class SpawnCounters {
  public:
-  explicit SpawnCounters(benchmark::State& state) : state_(state), start_(Clock::now()) {}
+  explicit SpawnCounters(benchmark::State& state);
   SpawnCounters(const SpawnCounters&) = delete;
   SpawnCounters& operator=(const SpawnCounters&) = delete;
+  void lap() {
+    const Clock::time_point now = Clock::now();
+    samples_.push_back(static_cast<double>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now - last_).count()));
+    last_ = now;
+  }
+  void restart_lap() { last_ = Clock::now(); }
   /// Ends the timed span early (before untimed checks after the loop).
   void stop() {
     if (!stopped_) end_ = Clock::now();
@@ -98,9 +112,14 @@ class SpawnCounters {
   using Clock = std::chrono::steady_clock;
   benchmark::State& state_;
   Clock::time_point start_;
+  Clock::time_point last_;
   Clock::time_point end_{};
   bool stopped_ = false;
+  std::vector<double> samples_;
 };
+
+/// The median of `v` (0 for an empty vector).
+double median(std::vector<double> v);
 
 /// Setup() callbacks: bring the world to what the benchmark needs, then reset
 /// the peak-RSS mark so peak_rss_bytes describes this benchmark alone.

@@ -97,6 +97,7 @@ void bm_boost(State& state, const std::string& path) {
         state.SkipWithError(("child exited " + std::to_string(rc)).c_str());
         break;
       }
+      counters.lap();
     }
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "bench_common.hpp"
 #include "safeexec/errors.hpp"
@@ -73,6 +74,8 @@ void bm_python(State& state, const std::string& path) {
         {c.python, c.python_peer, path}, safeexec::SpawnOptions{}.stdin_pipe().stdout_pipe());
     std::string pending;
     double total_ns = 0;
+    std::vector<double> samples;
+    samples.reserve(static_cast<std::size_t>(state.max_iterations));
     for (auto _ : state) {
       std::string line;
       if (write_all(worker.stdin_fd(), "1\n")) line = read_line(worker.stdout_fd(), pending);
@@ -82,6 +85,7 @@ void bm_python(State& state, const std::string& path) {
       }
       const double ns = std::stod(line);
       total_ns += ns;
+      samples.push_back(ns);
       state.SetIterationTime(ns * 1e-9);
     }
     worker.close_stdin();  // EOF: the worker exits
@@ -89,6 +93,7 @@ void bm_python(State& state, const std::string& path) {
     if (!state.error_occurred() && state.iterations() > 0) {
       using benchmark::Counter;
       const auto iters = static_cast<double>(state.iterations());
+      state.counters["p50_ns"] = Counter(median(samples));
       state.counters["ns_per_spawn"] = Counter(total_ns / iters);
       state.counters["spawns_per_s"] = Counter(iters, Counter::kIsRate);
     }

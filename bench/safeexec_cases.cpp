@@ -38,6 +38,7 @@ void bm_execute(State& state, const std::string& path) {
         state.SkipWithError(("child: " + r.status.str()).c_str());
         break;
       }
+      counters.lap();
     }
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
@@ -55,6 +56,7 @@ void bm_create_process(State& state, const std::string& path) {
         state.SkipWithError(("child: " + st.str()).c_str());
         break;
       }
+      counters.lap();
     }
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
@@ -79,12 +81,14 @@ void bm_execute_cat(State& state) {
         state.SkipWithError("cat did not return as many bytes as it was given");
         break;
       }
+      counters.lap();
       if (!checked) {
         // Byte-for-byte once per run, outside the timed region.
         state.PauseTiming();
         checked = true;
         const bool same = std::memcmp(r.out.data(), opts.process_input().data(), bytes) == 0;
         state.ResumeTiming();
+        counters.restart_lap();
         if (!same) {
           state.SkipWithError("cat did not return the input byte for byte");
           break;

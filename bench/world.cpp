@@ -182,40 +182,54 @@ int wait_status(pid_t pid) {
 }
 
 double relative_mad(const std::vector<double>& v) {
-  if (v.empty()) return 0;
-  const auto median_of = [](std::vector<double> x) {
-    const std::size_t mid = x.size() / 2;
-    std::nth_element(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(mid), x.end());
-    double m = x[mid];
-    if (x.size() % 2 == 0) {
-      m = (m + *std::max_element(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(mid))) / 2;
-    }
-    return m;
-  };
-  const double med = median_of(v);
+  const double med = median(v);
   if (med == 0) return 0;
   std::vector<double> dev;
   dev.reserve(v.size());
   for (double x : v) dev.push_back(std::abs(x - med));
-  return median_of(std::move(dev)) / med;
+  return median(std::move(dev)) / med;
 }
 
 bool exited_ok(int status) {
   return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+SpawnCounters::SpawnCounters(benchmark::State& state)
+    : state_(state), start_(Clock::now()), last_(start_) {
+  samples_.reserve(static_cast<std::size_t>(state.max_iterations));
+}
+
 SpawnCounters::~SpawnCounters() {
   stop();
   const auto iters = state_.iterations();
   if (iters <= 0 || state_.error_occurred()) return;
-  const double ns = static_cast<double>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(end_ - start_).count());
   using benchmark::Counter;
-  state_.counters["ns_per_spawn"] = Counter(ns / static_cast<double>(iters), Counter::kAvgThreads);
+  double total_ns = 0;
+  for (double s : samples_) total_ns += s;
+  if (samples_.empty()) {  // a loop without lap(): the whole span
+    total_ns = static_cast<double>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(end_ - start_).count());
+  } else {
+    state_.counters["p50_ns"] = Counter(median(samples_), Counter::kAvgThreads);
+  }
+  const double n =
+      samples_.empty() ? static_cast<double>(iters) : static_cast<double>(samples_.size());
+  state_.counters["ns_per_spawn"] = Counter(total_ns / n, Counter::kAvgThreads);
   state_.counters["spawns_per_s"] = Counter(static_cast<double>(iters), Counter::kIsRate);
   if (state_.thread_index() == 0) {
     state_.counters["peak_rss_bytes"] = Counter(static_cast<double>(peak_rss_bytes()));
   }
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  const std::size_t mid = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid), v.end());
+  double m = v[mid];
+  if (v.size() % 2 == 0) {
+    m = (m + *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(mid))) / 2;
+  }
+  return m;
 }
 
 namespace {

@@ -2,7 +2,13 @@
 """Turns one safeexec-bench run (Google Benchmark JSON) into ratios.
 
 Every figure that decides anything is a ratio of two medians from the same
-run, so machine speed and most of its noise cancel out. Used by ci/bench:
+run, so machine speed and most of its noise cancel out. Latency ratios (P1,
+P2, P3, peers) use each benchmark's p50_ns counter - the median of its
+per-spawn samples - taken as the median over repetitions: on a shared
+machine a woken parent sometimes waits a whole scheduler tick (~4 ms) behind
+another process, which inflates a repetition's mean (Google Benchmark's
+real_time) but not its median. The mean-based ratio is printed beside.
+Throughput ratios (P4, P5) use real_time. Used by ci/bench:
 
     ratios.py --json OUT/benchmark.json --out OUT [--history DIR] [--mode quick]
               [--check] [--tolerance 0.05]
@@ -43,6 +49,7 @@ GOALS = [
         "kind": "time_ratio",
         "num": "safeexec/execute/bin_true/real_time",
         "den": "baseline/posix_spawn/bin_true/real_time",
+        "basis": "p50",
         "op": "<=",
         "goal": 1.05,
     },
@@ -53,6 +60,7 @@ GOALS = [
         "kind": "time_ratio",
         "num": "safeexec/execute_mem/mem_mib:256/real_time",
         "den": "safeexec/execute_mem/mem_mib:0/real_time",
+        "basis": "p50",
         "op": "<=",
         "goal": 1.1,
     },
@@ -63,6 +71,7 @@ GOALS = [
         "kind": "time_ratio",
         "num": "safeexec/execute_mem/mem_mib:1024/real_time",
         "den": "safeexec/execute_mem/mem_mib:0/real_time",
+        "basis": "p50",
         "op": "<=",
         "goal": 1.1,
     },
@@ -73,6 +82,7 @@ GOALS = [
         "kind": "time_ratio",
         "num": "safeexec/execute_fds/extra_fds:10000/real_time",
         "den": "safeexec/execute_fds/extra_fds:0/real_time",
+        "basis": "p50",
         "op": "<=",
         "goal": 1.1,
     },
@@ -180,22 +190,38 @@ def time_us(row) -> float | None:
     return float(row["real_time"]) * TO_US[row.get("time_unit", "ns")]
 
 
+def p50_us(row) -> float | None:
+    """Median of the per-spawn samples of a repetition (the p50_ns counter),
+    as the median over repetitions; real_time where a benchmark has none."""
+    if row is None or row.get("error_occurred"):
+        return None
+    if "p50_ns" in row:
+        return float(row["p50_ns"]) / 1000
+    return time_us(row)
+
+
+def latency_us(rows, name, basis) -> float | None:
+    row = median_row(rows, name)
+    return p50_us(row) if basis == "p50" else time_us(row)
+
+
 def cpu_us(row) -> float | None:
     if row is None or row.get("error_occurred"):
         return None
     return float(row["cpu_time"]) * TO_US[row.get("time_unit", "ns")]
 
 
-def spread_of(rows, name) -> float | None:
+def spread_of(rows, name, basis="real_time") -> float | None:
     """Relative spread of the repetitions: the robust 'rmad' aggregate the
     suite adds (median absolute deviation / median, scaled by 1.4826 to
     estimate a standard deviation), else Google Benchmark's CV. Both are
     written as fractions."""
     aggs = rows.get(name, {})
-    if "rmad" in aggs:
-        return 1.4826 * float(aggs["rmad"]["real_time"])
-    if "cv" in aggs:
-        return float(aggs["cv"]["real_time"])
+    key = "p50_ns" if basis == "p50" else "real_time"
+    for agg, scale in (("rmad", 1.4826), ("cv", 1.0)):
+        row = aggs.get(agg)
+        if row is not None and key in row:
+            return scale * float(row[key])
     return None
 
 
@@ -204,11 +230,11 @@ def reps_of(rows, name) -> int:
     return int(m.get("repetitions", 1)) if m else 0
 
 
-def ratio_noise(rows, num, den) -> float | None:
+def ratio_noise(rows, num, den, basis="real_time") -> float | None:
     """Relative standard error of the ratio of two medians, from their spreads."""
     parts = []
     for name in (num, den):
-        sd, n = spread_of(rows, name), reps_of(rows, name)
+        sd, n = spread_of(rows, name, basis), reps_of(rows, name)
         if sd is None or n < 2:
             return None
         parts.append(1.2533 * sd / math.sqrt(n))
@@ -229,16 +255,22 @@ def compute(doc: dict, tol: float) -> dict:
     rows = load_rows(doc)
     out = {"goals": [], "context": [], "peers": [], "tolerance": tol}
     for g in GOALS:
+        basis = g.get("basis", "real_time")
         entry = {k: g[k] for k in ("id", "title", "short", "op", "goal", "kind")}
+        entry["basis"] = basis
         value = None
         noise = None
         if g["kind"] in ("time_ratio", "throughput_ratio"):
-            tn, td = time_us(median_row(rows, g["num"])), time_us(median_row(rows, g["den"]))
+            tn, td = latency_us(rows, g["num"], basis), latency_us(rows, g["den"], basis)
             entry.update(numerator=g["num"], denominator=g["den"], numerator_us=tn,
                          denominator_us=td)
             if tn and td:
                 value = tn / td if g["kind"] == "time_ratio" else td / tn
-                noise = ratio_noise(rows, g["num"], g["den"])
+                noise = ratio_noise(rows, g["num"], g["den"], basis)
+            if basis == "p50":
+                mn, md = time_us(median_row(rows, g["num"])), time_us(median_row(rows, g["den"]))
+                entry["value_real_time"] = (mn / md if g["kind"] == "time_ratio" else md / mn) \
+                    if (mn and md) else None
         elif g["kind"] == "rss_ratio":
             row = median_row(rows, g["num"])
             if row is not None and not row.get("error_occurred"):
@@ -255,22 +287,25 @@ def compute(doc: dict, tol: float) -> dict:
         entry["status"] = evaluate(value, g["goal"], g["op"], tol)
         out["goals"].append(entry)
     for cid, title, kind, num, den in CONTEXT:
-        tn, td = time_us(median_row(rows, num)), time_us(median_row(rows, den))
+        basis = "p50" if kind == "time_ratio" else "real_time"
+        tn, td = latency_us(rows, num, basis), latency_us(rows, den, basis)
         if kind == "cpu_throughput_ratio":
             tn, td = cpu_us(median_row(rows, num)), cpu_us(median_row(rows, den))
         value = None
         if tn and td:
             value = tn / td if kind == "time_ratio" else td / tn
-        out["context"].append({"id": cid, "title": title, "kind": kind, "numerator": num,
-                               "denominator": den, "value": value,
-                               "noise": ratio_noise(rows, num, den) if value else None})
-    base = time_us(median_row(rows, PEER_BASE))
+        out["context"].append({"id": cid, "title": title, "kind": kind, "basis": basis,
+                               "numerator": num, "denominator": den, "value": value,
+                               "noise": ratio_noise(rows, num, den, basis) if value else None})
+    base = p50_us(median_row(rows, PEER_BASE))
+    base_mean = time_us(median_row(rows, PEER_BASE))
     for label, name in PEERS:
         row = median_row(rows, name)
-        t = time_us(row)
+        t, t_mean = p50_us(row), time_us(row)
         out["peers"].append({
-            "label": label, "benchmark": name, "median_us": t,
+            "label": label, "benchmark": name, "median_us": t, "mean_us": t_mean,
             "ratio_to_raw_posix_spawn": (t / base) if (t and base) else None,
+            "ratio_mean_based": (t_mean / base_mean) if (t_mean and base_mean) else None,
             "error": row.get("error_message") if row and row.get("error_occurred") else None,
         })
     errors = sorted(n for n, r in rows.items()
@@ -286,28 +321,34 @@ def fmt(v, digits=3):
 def table(result: dict) -> str:
     lines = []
     tol = result["tolerance"]
-    lines.append(f"{'ratio':<16} {'value':>7} {'goal':>8} {'noise':>7}  {'status':<7} what")
+    lines.append(f"{'ratio':<16} {'value':>7} {'goal':>8} {'noise':>7}  {'status':<7} "
+                 f"{'mean-based':>10}  what")
     for g in result["goals"]:
         noise = "-" if g["noise"] is None else f"±{100 * g['noise']:.1f}%"
+        mean_based = fmt(g.get("value_real_time")) if g.get("basis") == "p50" else ""
         lines.append(f"{g['id']:<16} {fmt(g['value']):>7} {g['op'] + ' ' + str(g['goal']):>8} "
-                     f"{noise:>7}  {g['status'].upper():<7} {g['title']}")
+                     f"{noise:>7}  {g['status'].upper():<7} {mean_based:>10}  {g['title']}")
         if g["kind"] == "rss_ratio" and g.get("peak_rss_mib"):
             lines.append(f"{'':<16} peak {g['peak_rss_mib']:.1f} MiB, goal "
                          f"{g['goal_rss_mib']:.1f} MiB (input {g['payload_mib']:.0f} + output "
                          f"{g['payload_mib']:.0f} + 16), RSS before the run "
                          f"{(g.get('rss_before_mib') or 0):.1f} MiB")
     lines.append(f"(FAIL = misses the goal by more than {100 * tol:.0f} % of it; NOISE = a "
-                 f"smaller miss. --check fails on FAIL or a missing ratio.)")
+                 f"smaller miss. --check fails on FAIL or a missing ratio. Latency ratios use "
+                 f"per-spawn medians (p50);\n mean-based = the same ratio from Google Benchmark's "
+                 f"real_time, the mean of each repetition, which scheduler delays inflate.)")
     lines.append("")
     lines.append(f"{'context':<16} {'value':>7}  what")
     for c in result["context"]:
         lines.append(f"{c['id']:<16} {fmt(c['value']):>7}  {c['title']}")
     lines.append("")
-    lines.append(f"{'peer (same job)':<24} {'median µs':>10} {'÷ raw posix_spawn':>18}")
+    lines.append(f"{'peer (same job)':<24} {'p50 µs':>10} {'÷ raw posix_spawn':>18} "
+                 f"{'mean µs':>10} {'mean-based':>11}")
     for p in result["peers"]:
         note = f"  ERROR: {p['error']}" if p["error"] else ""
         lines.append(f"{p['label']:<24} {fmt(p['median_us'], 1):>10} "
-                     f"{fmt(p['ratio_to_raw_posix_spawn'], 2):>18}{note}")
+                     f"{fmt(p['ratio_to_raw_posix_spawn'], 2):>18} {fmt(p['mean_us'], 1):>10} "
+                     f"{fmt(p['ratio_mean_based'], 2):>11}{note}")
     if result["errored_benchmarks"]:
         lines.append("")
         lines.append("benchmarks that reported an error: " + ", ".join(result["errored_benchmarks"]))
@@ -361,7 +402,7 @@ def history_record(doc: dict, result: dict, mode: str, label: str, load_start) -
         for agg in ("cv", "rmad"):
             if agg in aggs:
                 rec[agg] = float(aggs[agg]["real_time"])
-        for k in ("ns_per_spawn", "spawns_per_s", "peak_rss_bytes", "bytes_per_second",
+        for k in ("p50_ns", "ns_per_spawn", "spawns_per_s", "peak_rss_bytes", "bytes_per_second",
                   "rss_goal_bytes", "rss_before_bytes", "payload_bytes"):
             if k in m:
                 rec[k] = m[k]
