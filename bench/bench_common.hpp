@@ -84,6 +84,8 @@ bool exited_ok(int status);
 ///                   is the mean of a repetition, one spawn delayed by a
 ///                   scheduler tick on a busy machine does not move it: the
 ///                   latency goals are gated on this (see bench/README.md)
+///   p10_ns          the 10th percentile of the same samples: the cost with
+///                   the least interference (diagnostic; not gated)
 ///   ns_per_spawn    mean wall ns of one spawn on this thread
 ///   spawns_per_s    spawns per wall second, all threads together
 ///   peak_rss_bytes  VmHWM since this benchmark's Setup (thread 0 only)
@@ -120,6 +122,8 @@ class SpawnCounters {
 
 /// The median of `v` (0 for an empty vector).
 double median(std::vector<double> v);
+/// The q-quantile (0..1, lower nearest rank) of `v` (0 for an empty vector).
+double quantile(std::vector<double> v, double q);
 
 /// Setup() callbacks: bring the world to what the benchmark needs, then reset
 /// the peak-RSS mark so peak_rss_bytes describes this benchmark alone.

@@ -94,6 +94,7 @@ void bm_python(State& state, const std::string& path) {
       using benchmark::Counter;
       const auto iters = static_cast<double>(state.iterations());
       state.counters["p50_ns"] = Counter(median(samples));
+      state.counters["p10_ns"] = Counter(quantile(samples, 0.1));
       state.counters["ns_per_spawn"] = Counter(total_ns / iters);
       state.counters["spawns_per_s"] = Counter(iters, Counter::kIsRate);
     }

@@ -211,6 +211,7 @@ SpawnCounters::~SpawnCounters() {
         std::chrono::duration_cast<std::chrono::nanoseconds>(end_ - start_).count());
   } else {
     state_.counters["p50_ns"] = Counter(median(samples_), Counter::kAvgThreads);
+    state_.counters["p10_ns"] = Counter(quantile(samples_, 0.1), Counter::kAvgThreads);
   }
   const double n =
       samples_.empty() ? static_cast<double>(iters) : static_cast<double>(samples_.size());
@@ -219,6 +220,13 @@ SpawnCounters::~SpawnCounters() {
   if (state_.thread_index() == 0) {
     state_.counters["peak_rss_bytes"] = Counter(static_cast<double>(peak_rss_bytes()));
   }
+}
+
+double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  const auto k = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
 }
 
 double median(std::vector<double> v) {
