@@ -15,6 +15,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench_common.hpp"
@@ -143,11 +144,22 @@ Config& config() {
 }
 
 void ensure_world(const World& want) {
-  if (want.ballast_bytes != g_ballast.bytes) make_ballast(want.ballast_bytes);
+  bool big_change = false;
+  if (want.ballast_bytes != g_ballast.bytes) {
+    big_change = true;
+    make_ballast(want.ballast_bytes);
+  }
   if (want.extra_fds != static_cast<int>(g_extra_fds.size())) make_extra_fds(want.extra_fds);
-  if (want.payload_bytes != g_p4_bytes) make_payload(want.payload_bytes);
+  if (want.payload_bytes != g_p4_bytes) {
+    big_change = true;
+    make_payload(want.payload_bytes);
+  }
   // Give freed heap back to the kernel so RSS figures start from a clean base.
   (void)::malloc_trim(0);
+  // Populating or unmapping hundreds of MiB leaves the kernel work to finish
+  // (deferred page freeing, reclaim and monitoring threads); let it settle
+  // before the timed loop rather than inside it. Untimed (Setup).
+  if (big_change) std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 
 const safeexec::ExecuteOptions& p4_options() {
