@@ -91,7 +91,7 @@ std::vector<std::string> exec_candidates(const std::string& program, const Spawn
     std::size_t end = path.find(':', start);
     if (end == std::string::npos) end = path.size();
     std::string dir = path.substr(start, end - start);
-    if (dir.empty()) dir = ".";
+    if (dir.empty()) dir.assign(1, '.');  // not `= "."`: g++ 12 -O3 false -Wrestrict (PR 105329)
     dir.append(1, '/').append(program);
     out.push_back(std::move(dir));
     start = end + 1;
@@ -158,6 +158,29 @@ std::vector<char*> c_array(std::vector<std::string>& strings) {
   return out;
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define SAFEEXEC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SAFEEXEC_TSAN 1
+#endif
+#endif
+
+#if defined(SAFEEXEC_TSAN)
+// ThreadSanitizer builds only: TSan's clone() interceptor aborts on a
+// CLONE_VM child ("CHECK failed: !thr->slot"), and TSan turns vfork() into a
+// real fork(). So under TSan the child is a forked copy that runs the same
+// child_main() (correct there too: it only reads the plan and makes system
+// calls) and the pidfd comes from pidfd_open(). Release builds never take
+// this path.
+__attribute__((noinline)) pid_t clone_child(detail::ChildPlan& plan, int* pidfd) {
+  if (sys::clone_fault() != 0) return -1;
+  *pidfd = -1;
+  const pid_t pid = ::vfork();              // NOLINT: TSan-only, replaced by fork() in its runtime
+  if (pid == 0) detail::child_main(&plan);  // never returns
+  return pid;
+}
+#else
 /// clone() with CLONE_PIDFD where the kernel has it (5.2+), remembered after
 /// the first EINVAL so older kernels pay for the probe once.
 std::atomic<bool> g_clone_pidfd_supported{true};
@@ -186,6 +209,7 @@ __attribute__((noinline)) pid_t clone_child(detail::ChildPlan& plan, int* pidfd)
     return pid;
   }
 }
+#endif
 
 /// Reaps a child that reported failure; it has already _exited.
 void reap_failed_child(pid_t pid) noexcept {
