@@ -160,6 +160,21 @@ void Process::reap_blocking() noexcept {
       return;
     }
     if (errno == EINTR) continue;
+    if (errno != ECHILD) {
+      // Any other failure of the pidfd wait (none is documented for a child
+      // we own; the fault seam can inject one) must not leave a zombie: the
+      // pid is still pinned by our unreaped child, so wait for it by pid.
+      int raw = 0;
+      pid_t got = -1;
+      do {
+        got = ::waitpid(pid_, &raw, 0);
+      } while (got < 0 && errno == EINTR);
+      if (got == pid_) {
+        record(WIFEXITED(raw) ? CLD_EXITED : CLD_KILLED,
+               WIFEXITED(raw) ? WEXITSTATUS(raw) : WTERMSIG(raw));
+        return;
+      }
+    }
     // ECHILD: someone else (a global SIGCHLD reaper) took our child. Nothing
     // is left to reap; say so once and forget the pid.
     detail::log(LogLevel::warning, "safeexec: child " + std::to_string(pid_) +
@@ -168,6 +183,17 @@ void Process::reap_blocking() noexcept {
     close_fd(pidfd_);
     return;
   }
+}
+
+// A failed wait leaves the handle as it was unless the kernel says the child
+// is no longer ours (ECHILD): the child stays `running`, so a later wait or
+// the destructor still kills and reaps it.
+void Process::wait_failed(int error) {
+  if (error == ECHILD) {
+    status_ = ExitStatus::signaled(0);
+    close_fd(pidfd_);
+  }
+  throw IoError("waitid on child " + std::to_string(pid_) + " failed", error);
 }
 
 void Process::close_stdin() noexcept {
@@ -187,10 +213,7 @@ std::optional<ExitStatus> Process::try_wait() {
       return record(info.si_code, info.si_status);
     }
     if (errno == EINTR) continue;
-    const int e = errno;
-    status_ = ExitStatus::signaled(0);
-    close_fd(pidfd_);
-    throw IoError("waitid on child " + std::to_string(pid_) + " failed", e);
+    wait_failed(errno);
   }
 }
 
@@ -202,10 +225,7 @@ ExitStatus Process::wait() {
                                  : sys::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED);
     if (rc == 0) return record(info.si_code, info.si_status);
     if (errno == EINTR) continue;
-    const int e = errno;
-    status_ = ExitStatus::signaled(0);
-    close_fd(pidfd_);
-    throw IoError("waitid on child " + std::to_string(pid_) + " failed", e);
+    wait_failed(errno);
   }
 }
 

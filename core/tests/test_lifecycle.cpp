@@ -157,6 +157,30 @@ TEST_F(Lifecycle, PollErrorMidIoInCommunicate) {
   EXPECT_EQ(open_fds(), fds_at_start());
 }
 
+// A waitid failure other than ECHILD (not documented for a child we own; the
+// seam injects it) must not make the handle forget its child: wait() throws,
+// the child stays ours, and the destructor still kills and reaps it (F05).
+TEST_F(Lifecycle, WaitErrorKeepsTheChildOwnedUntilReaped) {
+  pid_t pid = -1;
+  {
+    safeexec::Process p = safeexec::create_process(child_cmd({"sleep", "10000"}));
+    pid = p.pid();
+    inject_fault(Call::waitid, 1, ENOMEM);
+    try {
+      (void)p.wait();
+      ADD_FAILURE() << "no exception";
+    } catch (const safeexec::IoError& e) {
+      EXPECT_EQ(e.error_code(), ENOMEM);
+    }
+    EXPECT_TRUE(p.status().running());
+    EXPECT_TRUE(safeexec::process_is_running(pid));
+    inject_fault(Call::waitid, 1, EAGAIN);  // the destructor's own reap fails too
+  }
+  EXPECT_EQ(faults_fired(), 2U);
+  EXPECT_TRUE(pid_is_gone(pid)) << "the destructor did not kill and reap " << pid;
+  EXPECT_EQ(open_fds(), fds_at_start());
+}
+
 TEST_F(Lifecycle, EarlyDestructionKillsAndReaps) {
   pid_t pid = -1;
   const auto start = std::chrono::steady_clock::now();

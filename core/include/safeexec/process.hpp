@@ -181,6 +181,7 @@ class Process {
   void reset() noexcept;
   void reap_blocking() noexcept;
   ExitStatus record(int how, int value) noexcept;
+  [[noreturn]] void wait_failed(int error);
 
   pid_t pid_ = -1;
   int pidfd_ = -1;
