@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstddef>
+#include <exception>
 #include <string>
 #include <thread>
 #include <utility>
@@ -326,12 +328,53 @@ Output Process::communicate(std::string_view input, std::optional<Deadline> dead
 }
 
 namespace detail {
+namespace {
+
+// Large outputs: growing a string by doubling copies every byte again at
+// each step and faults in fresh pages for each discarded buffer (about twice
+// the output in page faults). Once a stream has passed 1 MiB and the caller
+// set a cap, reserve up to the cap in one go instead: malloc serves it with
+// mmap, so the untouched part is address space, not memory. If the
+// reservation is refused (no overcommit), doubling goes on as before.
+constexpr std::size_t kReserveAfter = std::size_t{1} << 20;
+
+void reserve_toward_cap(std::string& sink, std::size_t incoming, std::size_t cap) noexcept {
+  if (sink.size() + incoming <= sink.capacity() || sink.size() < kReserveAfter) return;
+  if (cap == static_cast<std::size_t>(-1) || cap >= sink.max_size()) return;
+  try {
+    sink.reserve(cap + 1);           // +1: the pump reads one byte past the cap
+  } catch (const std::exception&) {  // bad_alloc / length_error: keep doubling
+  }
+}
+
+// ... and give back what a large reservation did not use, so that a result
+// far below its cap does not hold the cap's address space.
+class ShrinkOnExit {
+ public:
+  explicit ShrinkOnExit(std::string& s) noexcept : s_(s) {}
+  ShrinkOnExit(const ShrinkOnExit&) = delete;
+  ShrinkOnExit& operator=(const ShrinkOnExit&) = delete;
+  ~ShrinkOnExit() {
+    if (s_.capacity() < kReserveAfter || s_.capacity() / 2 < s_.size()) return;
+    try {
+      s_.shrink_to_fit();
+    } catch (const std::exception&) {  // keeping the larger buffer is correct too
+    }
+  }
+
+ private:
+  std::string& s_;
+};
+
+}  // namespace
 
 // One poll loop over stdin (write), stdout and stderr (read) and, when a
 // linger time is asked for, the pidfd (child exit). Servicing all of them
 // together is what prevents the classic deadlock: parent blocked writing
 // stdin while the child is blocked writing a full stdout pipe (F09, F14).
 PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& output) {
+  const ShrinkOnExit shrink_out(output.out);
+  const ShrinkOnExit shrink_err(output.err);
   PumpResult result;
   std::size_t written = 0;
   if (p.stdin_fd_ >= 0 && req.input.empty()) p.close_stdin();
@@ -350,6 +393,7 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
           buf.size(), room == static_cast<std::size_t>(-1) ? buf.size() : room + 1);
       const ssize_t n = sys::read(fd, buf.data(), want);
       if (n > 0) {
+        reserve_toward_cap(sink, static_cast<std::size_t>(n), req.max_output_bytes);
         sink.append(buf.data(), static_cast<std::size_t>(n));
         if (sink.size() > req.max_output_bytes) {
           result.end = PumpEnd::output_limit;

@@ -168,6 +168,30 @@ TEST_F(TimeoutIo, OutputExactlyAtTheLimitIsAccepted) {
   EXPECT_EQ(r.err.size(), 100000U);
 }
 
+// Large outputs reserve up to the cap once they pass 1 MiB; the result must
+// still be exact at and just under the cap, and a result far below a loose
+// cap must not keep the cap's reservation.
+TEST_F(TimeoutIo, LargeOutputsUpToTheCapAreExactAndLooseCapsAreGivenBack) {
+  constexpr std::size_t kCap = 3 << 20;
+  const auto at_cap = safeexec::execute(child_cmd({"spew", std::to_string(kCap), "0"}),
+                                        bounded().max_output_bytes(kCap));
+  EXPECT_EQ(at_cap.out.size(), kCap);
+  std::size_t wrong = 0;  // spew writes 'a' + (i mod 64 KiB) mod 26
+  for (std::size_t i = 0; i < at_cap.out.size(); ++i) {
+    if (at_cap.out[i] != static_cast<char>('a' + (i % 65536) % 26)) ++wrong;
+  }
+  EXPECT_EQ(wrong, 0U);
+  EXPECT_THROW((void)safeexec::execute(child_cmd({"spew", std::to_string(kCap + 1), "0"}),
+                                       bounded().max_output_bytes(kCap)),
+               safeexec::OutputLimitError);
+  const auto loose = safeexec::execute(child_cmd({"spew", "2000000", "2000000"}),
+                                       bounded().max_output_bytes(std::size_t{1} << 30));
+  EXPECT_EQ(loose.out.size(), 2000000U);
+  EXPECT_EQ(loose.err.size(), 2000000U);
+  EXPECT_LT(loose.out.capacity(), 4000000U) << "the 1 GiB reservation was kept";
+  EXPECT_LT(loose.err.capacity(), 4000000U) << "the 1 GiB reservation was kept";
+}
+
 TEST_F(TimeoutIo, CommunicateHonoursItsDeadline) {
   safeexec::Process p =
       safeexec::create_process(child_cmd({"sleep", "10000"}), safeexec::SpawnOptions{}.all_pipes());

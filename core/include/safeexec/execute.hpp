@@ -88,6 +88,9 @@ class ExecuteOptions {
     return *this;
   }
   /// Cap per stream (default: none). Past it the child is killed (OutputLimitError).
+  /// A stream that passes 1 MiB reserves address space up to the cap at once (no
+  /// copies while it grows; untouched pages cost no memory), and a result well
+  /// below its reservation is shrunk to fit before it is returned.
   ExecuteOptions& max_output_bytes(std::size_t n) {
     max_output_ = n;
     return *this;
