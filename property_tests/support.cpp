@@ -19,6 +19,18 @@
 
 #include "safeexec/env.hpp"
 
+#if defined(__SANITIZE_THREAD__)
+#define SAFEEXEC_PROPS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SAFEEXEC_PROPS_TSAN 1
+#endif
+#endif
+#if defined(SAFEEXEC_PROPS_TSAN) && __has_include(<sanitizer/common_interface_defs.h>)
+#include <sanitizer/common_interface_defs.h>
+#define SAFEEXEC_PROPS_PRIME_SYMBOLIZER 1
+#endif
+
 #ifndef SAFEEXEC_TEST_CHILD
 #error "SAFEEXEC_TEST_CHILD (the helper child's path) must be defined by the build"
 #endif
@@ -70,14 +82,68 @@ bool parse_stat(pid_t pid, ProcInfo& info) {
   char state = '?';
   long ppid = 0;
   long pgid = 0;
-  if (std::sscanf(stat.c_str() + close + 2, "%c %ld %ld", &state, &ppid, &pgid) != 3) {
+  unsigned long long start = 0;
+  // state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
+  // utime stime cutime cstime priority nice num_threads itrealvalue starttime
+  if (std::sscanf(stat.c_str() + close + 2,
+                  "%c %ld %ld %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                  &state, &ppid, &pgid, &start) != 4) {
     return false;
   }
   info.pid = pid;
   info.state = state;
   info.ppid = static_cast<pid_t>(ppid);
   info.pgid = static_cast<pid_t>(pgid);
+  info.start_time = start;
   return true;
+}
+
+/// Our direct children as /proc lists them, the sanitizer's helper included.
+std::vector<ProcInfo> all_our_children() {
+  const pid_t self = ::getpid();
+  std::vector<ProcInfo> out;
+  for (const pid_t pid : proc_pids()) {
+    ProcInfo info;
+    if (parse_stat(pid, info) && info.ppid == self) out.push_back(info);
+  }
+  return out;
+}
+
+/// Starts the sanitizer runtime's symbolizer (see our_children() in
+/// support.hpp) and returns the children that appeared for it.
+std::vector<ProcInfo> start_sanitizer_runtime_children() {
+  std::vector<ProcInfo> started;
+#if defined(SAFEEXEC_PROPS_PRIME_SYMBOLIZER)
+  const std::vector<ProcInfo> before = all_our_children();
+  // Naming one code address makes the runtime start the symbolizer that its
+  // reports (and suppression matching) use.
+  char name[256];
+  __sanitizer_symbolize_pc(__builtin_return_address(0), "%F", name, sizeof name);
+  for (const ProcInfo& p : all_our_children()) {
+    if (std::none_of(before.begin(), before.end(), [&p](const ProcInfo& b) {
+          return b.pid == p.pid && b.start_time == p.start_time;
+        })) {
+      started.push_back(p);
+    }
+  }
+#endif
+  return started;
+}
+
+/// Started during static initialisation: before main(), so before any case
+/// takes a descriptor snapshot, and while the process is single-threaded.
+const std::vector<ProcInfo> g_sanitizer_runtime_children = start_sanitizer_runtime_children();
+
+bool is_sanitizer_runtime_child(const ProcInfo& p) {
+  return std::any_of(
+      g_sanitizer_runtime_children.begin(), g_sanitizer_runtime_children.end(),
+      [&p](const ProcInfo& r) { return r.pid == p.pid && r.start_time == p.start_time; });
+}
+
+/// True while a sanitizer helper is still an unreaped child of ours.
+bool sanitizer_runtime_child_running() {
+  const std::vector<ProcInfo> all = all_our_children();
+  return std::any_of(all.begin(), all.end(), is_sanitizer_runtime_child);
 }
 
 void sleep_for_ms(int ms) {
@@ -144,17 +210,13 @@ std::vector<ProcInfo> list_processes() {
 }
 
 std::vector<ProcInfo> our_children() {
-  const pid_t self = ::getpid();
-  std::vector<ProcInfo> out;
-  for (const ProcInfo& p : list_processes()) {
-    if (p.ppid == self) out.push_back(p);
-  }
+  std::vector<ProcInfo> out = all_our_children();
+  out.erase(std::remove_if(out.begin(), out.end(), is_sanitizer_runtime_child), out.end());
   return out;
 }
 
 std::string ChildReport::describe() const {
-  std::string out =
-      waitpid_echild ? "waitpid(-1, WNOHANG): ECHILD" : "waitpid(-1, WNOHANG): a child";
+  std::string out = waitpid_clean ? "waitpid(-1, WNOHANG): clean" : "waitpid(-1, WNOHANG): a child";
   out += "; children in /proc:";
   if (left.empty()) out += " none";
   for (const ProcInfo& p : left) {
@@ -166,11 +228,20 @@ std::string ChildReport::describe() const {
 ChildReport check_and_reap_children() {
   ChildReport report;
   report.left = our_children();
+  // The sanitizer's symbolizer, if any, is a running child of ours: then "no
+  // child has exited" (0) is the clean answer. A running child of the case
+  // shows in report.left, an exited one is returned here.
+  const bool runtime_child = sanitizer_runtime_child_running();
   int status = 0;
   const pid_t r = ::waitpid(-1, &status, WNOHANG | __WALL);
-  report.waitpid_echild = (r < 0 && errno == ECHILD);
-  if (r > 0 && std::none_of(report.left.begin(), report.left.end(),
-                            [r](const ProcInfo& p) { return p.pid == r; })) {
+  const bool was_runtime_child =
+      r > 0 && std::any_of(g_sanitizer_runtime_children.begin(), g_sanitizer_runtime_children.end(),
+                           [r](const ProcInfo& p) { return p.pid == r; });
+  report.waitpid_clean =
+      (r < 0 && errno == ECHILD) || (r == 0 && runtime_child) || was_runtime_child;
+  if (r > 0 && !was_runtime_child &&
+      std::none_of(report.left.begin(), report.left.end(),
+                   [r](const ProcInfo& p) { return p.pid == r; })) {
     report.left.push_back(ProcInfo{r, 'Z', ::getpid(), 0});
   }
   if (report.empty()) return report;
@@ -181,7 +252,10 @@ ChildReport check_and_reap_children() {
   while (std::chrono::steady_clock::now() < deadline) {
     const pid_t w = ::waitpid(-1, &status, WNOHANG | __WALL);
     if (w < 0 && errno == ECHILD) break;
-    if (w == 0) sleep_for_ms(2);
+    if (w == 0) {
+      if (our_children().empty()) break;  // only the sanitizer's symbolizer is left
+      sleep_for_ms(2);
+    }
   }
   return report;
 }
