@@ -18,10 +18,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -76,6 +78,51 @@ inline std::string describe_children() {
   return out.empty() ? "(none listed)" : out;
 }
 
+/// Our direct children's pids, from /proc/self/task/*/children.
+inline std::set<std::string> child_pids() {
+  std::set<std::string> out;
+  DIR* dir = ::opendir("/proc/self/task");
+  if (dir == nullptr) return out;
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream in(std::string("/proc/self/task/") + entry->d_name + "/children");
+    std::string pid;
+    while (in >> pid) out.insert(pid);
+  }
+  ::closedir(dir);
+  return out;
+}
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) && __has_include(<sanitizer/common_interface_defs.h>)
+#define SAFEEXEC_TEST_PRIME_SYMBOLIZER 1
+}  // namespace safeexec_test
+#include <sanitizer/common_interface_defs.h>
+namespace safeexec_test {
+#endif
+#endif
+
+/// Under TSan the runtime starts llvm-symbolizer (a child of ours with two
+/// pipes) the first time it matches a report against ci/tsan.supp. Started
+/// here, before main(), its pipes are in every snapshot and that one process
+/// is known; the check below leaves out exactly it (elsewhere: nothing).
+inline std::set<std::string> start_sanitizer_runtime_children() {
+#if defined(SAFEEXEC_TEST_PRIME_SYMBOLIZER)
+  const std::set<std::string> before = child_pids();
+  char name[256];
+  __sanitizer_symbolize_pc(__builtin_return_address(0), "%F", name, sizeof name);
+  std::set<std::string> started;
+  for (const std::string& pid : child_pids()) {
+    if (before.count(pid) == 0) started.insert(pid);
+  }
+  return started;
+#else
+  return {};
+#endif
+}
+inline const std::set<std::string> g_sanitizer_runtime_children =
+    start_sanitizer_runtime_children();
+
 class LeakChecked : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -90,7 +137,14 @@ class LeakChecked : public ::testing::Test {
     errno = 0;
     const pid_t r = ::waitpid(-1, &status, WNOHANG);
     const int error = errno;
-    EXPECT_TRUE(r == -1 && error == ECHILD)
+    // waitpid says 0 while the sanitizer's own symbolizer runs: fine only if
+    // that is the one child we have.
+    const std::set<std::string> kids = child_pids();
+    const bool only_runtime = r == 0 && !kids.empty() &&
+                              std::all_of(kids.begin(), kids.end(), [](const std::string& pid) {
+                                return g_sanitizer_runtime_children.count(pid) != 0;
+                              });
+    EXPECT_TRUE((r == -1 && error == ECHILD) || only_runtime)
         << "a child was left behind: waitpid(-1, WNOHANG) returned " << r << " (errno " << error
         << "); children: " << describe_children();
   }
