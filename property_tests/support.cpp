@@ -19,18 +19,6 @@
 
 #include "safeexec/env.hpp"
 
-#if defined(__SANITIZE_THREAD__)
-#define SAFEEXEC_PROPS_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SAFEEXEC_PROPS_TSAN 1
-#endif
-#endif
-#if defined(SAFEEXEC_PROPS_TSAN) && __has_include(<sanitizer/common_interface_defs.h>)
-#include <sanitizer/common_interface_defs.h>
-#define SAFEEXEC_PROPS_PRIME_SYMBOLIZER 1
-#endif
-
 #ifndef SAFEEXEC_TEST_CHILD
 #error "SAFEEXEC_TEST_CHILD (the helper child's path) must be defined by the build"
 #endif
@@ -38,113 +26,8 @@
 namespace safeexec_props {
 namespace {
 
-/// Reads a whole (small) file; empty when it cannot be read.
-std::string slurp(const std::string& path, std::size_t max = 1 << 16) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  std::string out;
-  char buf[4096];
-  while (out.size() < max) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  (void)::close(fd);
-  return out;
-}
-
-bool all_digits(const char* s) {
-  if (*s == '\0') return false;
-  for (; *s != '\0'; ++s) {
-    if (*s < '0' || *s > '9') return false;
-  }
-  return true;
-}
-
-/// Pids named by /proc's numeric entries.
-std::vector<pid_t> proc_pids() {
-  std::vector<pid_t> pids;
-  DIR* d = ::opendir("/proc");
-  if (d == nullptr) return pids;
-  while (const dirent* e = ::readdir(d)) {
-    if (all_digits(e->d_name)) pids.push_back(static_cast<pid_t>(std::atol(e->d_name)));
-  }
-  ::closedir(d);
-  return pids;
-}
-
-bool parse_stat(pid_t pid, ProcInfo& info) {
-  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  // "pid (comm) S ppid pgrp ..."; comm may hold ')' and spaces: use the last ')'.
-  const std::size_t close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size()) return false;
-  char state = '?';
-  long ppid = 0;
-  long pgid = 0;
-  unsigned long long start = 0;
-  // state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
-  // utime stime cutime cstime priority nice num_threads itrealvalue starttime
-  if (std::sscanf(stat.c_str() + close + 2,
-                  "%c %ld %ld %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-                  &state, &ppid, &pgid, &start) != 4) {
-    return false;
-  }
-  info.pid = pid;
-  info.state = state;
-  info.ppid = static_cast<pid_t>(ppid);
-  info.pgid = static_cast<pid_t>(pgid);
-  info.start_time = start;
-  return true;
-}
-
-/// Our direct children as /proc lists them, the sanitizer's helper included.
-std::vector<ProcInfo> all_our_children() {
-  const pid_t self = ::getpid();
-  std::vector<ProcInfo> out;
-  for (const pid_t pid : proc_pids()) {
-    ProcInfo info;
-    if (parse_stat(pid, info) && info.ppid == self) out.push_back(info);
-  }
-  return out;
-}
-
-/// Starts the sanitizer runtime's symbolizer (see our_children() in
-/// support.hpp) and returns the children that appeared for it.
-std::vector<ProcInfo> start_sanitizer_runtime_children() {
-  std::vector<ProcInfo> started;
-#if defined(SAFEEXEC_PROPS_PRIME_SYMBOLIZER)
-  const std::vector<ProcInfo> before = all_our_children();
-  // Naming one code address makes the runtime start the symbolizer that its
-  // reports (and suppression matching) use.
-  char name[256];
-  __sanitizer_symbolize_pc(__builtin_return_address(0), "%F", name, sizeof name);
-  for (const ProcInfo& p : all_our_children()) {
-    if (std::none_of(before.begin(), before.end(), [&p](const ProcInfo& b) {
-          return b.pid == p.pid && b.start_time == p.start_time;
-        })) {
-      started.push_back(p);
-    }
-  }
-#endif
-  return started;
-}
-
-/// Started during static initialisation: before main(), so before any case
-/// takes a descriptor snapshot, and while the process is single-threaded.
-const std::vector<ProcInfo> g_sanitizer_runtime_children = start_sanitizer_runtime_children();
-
-bool is_sanitizer_runtime_child(const ProcInfo& p) {
-  return std::any_of(
-      g_sanitizer_runtime_children.begin(), g_sanitizer_runtime_children.end(),
-      [&p](const ProcInfo& r) { return r.pid == p.pid && r.start_time == p.start_time; });
-}
-
-/// True while a sanitizer helper is still an unreaped child of ours.
-bool sanitizer_runtime_child_running() {
-  const std::vector<ProcInfo> all = all_our_children();
-  return std::any_of(all.begin(), all.end(), is_sanitizer_runtime_child);
-}
+using safeexec_test_support::all_digits;
+using safeexec_test_support::read_small_file;
 
 void sleep_for_ms(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
@@ -200,49 +83,29 @@ std::string show_fd_diff(const std::set<int>& before, const std::set<int>& after
          "; closed: " + (closed.empty() ? std::string("none") : show_fds(closed));
 }
 
-std::vector<ProcInfo> list_processes() {
-  std::vector<ProcInfo> out;
-  for (const pid_t pid : proc_pids()) {
-    ProcInfo info;
-    if (parse_stat(pid, info)) out.push_back(info);
-  }
-  return out;
-}
-
-std::vector<ProcInfo> our_children() {
-  std::vector<ProcInfo> out = all_our_children();
-  out.erase(std::remove_if(out.begin(), out.end(), is_sanitizer_runtime_child), out.end());
-  return out;
-}
-
 std::string ChildReport::describe() const {
-  std::string out = waitpid_clean ? "waitpid(-1, WNOHANG): clean" : "waitpid(-1, WNOHANG): a child";
-  out += "; children in /proc:";
-  if (left.empty()) out += " none";
-  for (const ProcInfo& p : left) {
-    out += " " + std::to_string(p.pid) + "(" + std::string(1, p.state) + ")";
-  }
-  return out;
+  return std::string(waitpid_clean ? "waitpid(-1, WNOHANG): clean"
+                                   : "waitpid(-1, WNOHANG): a child") +
+         "; children in /proc: " + safeexec_test_support::describe(left);
 }
 
 ChildReport check_and_reap_children() {
+  namespace census = safeexec_test_support;
   ChildReport report;
   report.left = our_children();
   // The sanitizer's symbolizer, if any, is a running child of ours: then "no
   // child has exited" (0) is the clean answer. A running child of the case
   // shows in report.left, an exited one is returned here.
-  const bool runtime_child = sanitizer_runtime_child_running();
+  const bool runtime_child = census::sanitizer_runtime_child_running();
   int status = 0;
   const pid_t r = ::waitpid(-1, &status, WNOHANG | __WALL);
-  const bool was_runtime_child =
-      r > 0 && std::any_of(g_sanitizer_runtime_children.begin(), g_sanitizer_runtime_children.end(),
-                           [r](const ProcInfo& p) { return p.pid == r; });
+  const bool was_runtime_child = r > 0 && census::was_sanitizer_runtime_child(r);
   report.waitpid_clean =
       (r < 0 && errno == ECHILD) || (r == 0 && runtime_child) || was_runtime_child;
   if (r > 0 && !was_runtime_child &&
       std::none_of(report.left.begin(), report.left.end(),
                    [r](const ProcInfo& p) { return p.pid == r; })) {
-    report.left.push_back(ProcInfo{r, 'Z', ::getpid(), 0});
+    report.left.push_back(ProcInfo{r, 'Z', ::getpid(), 0, 0});
   }
   if (report.empty()) return report;
   // Clean up so that the next property starts clean: these are our own
@@ -268,7 +131,7 @@ std::string new_tag() {
 
 namespace {
 bool cmdline_has(pid_t pid, const std::string& tag) {
-  std::string cmd = slurp("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string cmd = read_small_file("/proc/" + std::to_string(pid) + "/cmdline");
   std::replace(cmd.begin(), cmd.end(), '\0', ' ');
   return cmd.find(tag) != std::string::npos;
 }

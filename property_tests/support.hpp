@@ -23,6 +23,7 @@
 #include <rapidcheck.h>
 
 #include "safeexec/log.hpp"
+#include "support/child_census.hpp"
 
 /// Like RC_ASSERT, but the failure names the condition and says why it
 /// matters (`msg`: which finding, what was seen), so a shrunk counterexample
@@ -48,29 +49,11 @@ std::string show_fds(const std::set<int>& fds);
 /// closed: none" (failure messages).
 std::string show_fd_diff(const std::set<int>& before, const std::set<int>& after);
 
-/// One process as /proc/<pid>/stat tells it.
-struct ProcInfo {
-  pid_t pid = 0;
-  char state = '?';
-  pid_t ppid = 0;
-  pid_t pgid = 0;
-  unsigned long long start_time = 0;  // clock ticks after boot: tells a recycled pid apart
-};
-
-/// Every process in /proc (racy by nature: entries come and go while we read).
-std::vector<ProcInfo> list_processes();
-
-/// Our direct children, zombies included, from /proc - except the sanitizer
-/// runtime's own helper. Under ThreadSanitizer that is the external
-/// symbolizer (llvm-symbolizer): a child of this process holding two pipes of
-/// ours, which TSan starts the first time it needs function names - for a
-/// report it then matches against ci/tsan.supp, i.e. in the middle of a case
-/// (an exception crossing threads through a std::future). There the leak
-/// check would report its pipes and itself, and kill it (TSan then dies of
-/// SIGPIPE or warns "Can't read from symbolizer"). So support.cpp starts it
-/// once, before main(): its pipes are in every descriptor snapshot, and it
-/// (that pid with that start time) is left out here and in the waitpid check.
-std::vector<ProcInfo> our_children();
+/// Processes as /proc tells them, and our children without the sanitizer
+/// runtime's own helper: see core/tests/support/child_census.hpp.
+using safeexec_test_support::list_processes;
+using safeexec_test_support::our_children;
+using safeexec_test_support::ProcInfo;
 
 /// What the end-of-sequence child check found. empty() when nothing was left.
 struct ChildReport {

@@ -18,20 +18,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <fstream>
 #include <map>
-#include <set>
-#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "safeexec/testing/fault_injection.hpp"
+#include "support/child_census.hpp"
 
 namespace safeexec_test {
+
+namespace census = safeexec_test_support;
 
 /// Open descriptors: number -> what it points at ("pipe:[123]", "/dev/null").
 using FdTable = std::map<int, std::string>;
@@ -58,71 +57,6 @@ inline FdTable open_fds() {
   return table;
 }
 
-/// The pids of this process's children (every thread's), for failure messages.
-inline std::string describe_children() {
-  std::string out;
-  DIR* dir = ::opendir("/proc/self/task");
-  if (dir == nullptr) return "(cannot list /proc/self/task)";
-  while (const dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] == '.') continue;
-    std::ifstream in(std::string("/proc/self/task/") + entry->d_name + "/children");
-    std::string pid;
-    while (in >> pid) {
-      std::ifstream stat("/proc/" + pid + "/stat");
-      std::string line;
-      std::getline(stat, line);
-      out += "[" + line.substr(0, 80) + "] ";
-    }
-  }
-  ::closedir(dir);
-  return out.empty() ? "(none listed)" : out;
-}
-
-/// Our direct children's pids, from /proc/self/task/*/children.
-inline std::set<std::string> child_pids() {
-  std::set<std::string> out;
-  DIR* dir = ::opendir("/proc/self/task");
-  if (dir == nullptr) return out;
-  while (const dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] == '.') continue;
-    std::ifstream in(std::string("/proc/self/task/") + entry->d_name + "/children");
-    std::string pid;
-    while (in >> pid) out.insert(pid);
-  }
-  ::closedir(dir);
-  return out;
-}
-
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) && __has_include(<sanitizer/common_interface_defs.h>)
-#define SAFEEXEC_TEST_PRIME_SYMBOLIZER 1
-}  // namespace safeexec_test
-#include <sanitizer/common_interface_defs.h>
-namespace safeexec_test {
-#endif
-#endif
-
-/// Under TSan the runtime starts llvm-symbolizer (a child of ours with two
-/// pipes) the first time it matches a report against ci/tsan.supp. Started
-/// here, before main(), its pipes are in every snapshot and that one process
-/// is known; the check below leaves out exactly it (elsewhere: nothing).
-inline std::set<std::string> start_sanitizer_runtime_children() {
-#if defined(SAFEEXEC_TEST_PRIME_SYMBOLIZER)
-  const std::set<std::string> before = child_pids();
-  char name[256];
-  __sanitizer_symbolize_pc(__builtin_return_address(0), "%F", name, sizeof name);
-  std::set<std::string> started;
-  for (const std::string& pid : child_pids()) {
-    if (before.count(pid) == 0) started.insert(pid);
-  }
-  return started;
-#else
-  return {};
-#endif
-}
-inline const std::set<std::string> g_sanitizer_runtime_children =
-    start_sanitizer_runtime_children();
-
 class LeakChecked : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -137,16 +71,13 @@ class LeakChecked : public ::testing::Test {
     errno = 0;
     const pid_t r = ::waitpid(-1, &status, WNOHANG);
     const int error = errno;
-    // waitpid says 0 while the sanitizer's own symbolizer runs: fine only if
-    // that is the one child we have.
-    const std::set<std::string> kids = child_pids();
-    const bool only_runtime = r == 0 && !kids.empty() &&
-                              std::all_of(kids.begin(), kids.end(), [](const std::string& pid) {
-                                return g_sanitizer_runtime_children.count(pid) != 0;
-                              });
+    // waitpid says 0 while the sanitizer's own symbolizer runs (see
+    // support/child_census.hpp): fine only if no other child is there.
+    const std::vector<census::ProcInfo> left = census::our_children();
+    const bool only_runtime = r == 0 && left.empty() && census::sanitizer_runtime_child_running();
     EXPECT_TRUE((r == -1 && error == ECHILD) || only_runtime)
         << "a child was left behind: waitpid(-1, WNOHANG) returned " << r << " (errno " << error
-        << "); children: " << describe_children();
+        << "); children in /proc: " << census::describe(left);
   }
 
   /// The snapshot SetUp took, for tests that check in the middle too.

@@ -1,0 +1,200 @@
+// child_census.hpp - who our children are, as /proc tells it, for the leak
+// checks of both test suites (core/tests/leak_check.hpp and
+// property_tests/support.cpp).
+//
+// One process is not ours to check: under ThreadSanitizer the runtime starts
+// an external symbolizer (llvm-symbolizer, a child holding two pipes of ours)
+// the first time it needs function names - for a report it then matches
+// against ci/tsan.supp, i.e. in the middle of a test. There a leak check
+// would report its pipes and itself, and kill it (TSan then dies of SIGPIPE
+// or warns "Can't read from symbolizer"). So this header starts it once,
+// before main(): its pipes are in every descriptor snapshot, and that process
+// (that pid with that start time, so a recycled pid is never excused) is the
+// one child the checks leave out. In every other build nothing is excused.
+#pragma once
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#if defined(__SANITIZE_THREAD__)
+#define SAFEEXEC_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SAFEEXEC_TEST_TSAN 1
+#endif
+#endif
+#if defined(SAFEEXEC_TEST_TSAN) && __has_include(<sanitizer/common_interface_defs.h>)
+#include <sanitizer/common_interface_defs.h>
+#define SAFEEXEC_TEST_PRIME_SYMBOLIZER 1
+#endif
+
+namespace safeexec_test_support {
+
+/// One process as /proc/<pid>/stat tells it.
+struct ProcInfo {
+  pid_t pid = 0;
+  char state = '?';
+  pid_t ppid = 0;
+  pid_t pgid = 0;
+  unsigned long long start_time = 0;  // clock ticks after boot: tells a recycled pid apart
+
+  bool same_process(const ProcInfo& other) const {
+    return pid == other.pid && start_time == other.start_time;
+  }
+};
+
+/// A whole (small) file, read through a close-on-exec descriptor (a child
+/// spawned by another thread meanwhile must not inherit it); empty when it
+/// cannot be read.
+inline std::string read_small_file(const std::string& path, std::size_t max = 1 << 16) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string out;
+  char buf[4096];
+  while (out.size() < max) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  (void)::close(fd);
+  return out;
+}
+
+inline bool all_digits(const char* s) {
+  if (*s == '\0') return false;
+  for (; *s != '\0'; ++s) {
+    if (*s < '0' || *s > '9') return false;
+  }
+  return true;
+}
+
+/// Pids named by /proc's numeric entries (racy by nature: entries come and
+/// go while we read).
+inline std::vector<pid_t> proc_pids() {
+  std::vector<pid_t> pids;
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return pids;
+  while (const dirent* e = ::readdir(d)) {
+    if (all_digits(e->d_name)) pids.push_back(static_cast<pid_t>(std::atol(e->d_name)));
+  }
+  ::closedir(d);
+  return pids;
+}
+
+/// Parses /proc/<pid>/stat; false when the process is gone or the line is odd.
+inline bool parse_stat(pid_t pid, ProcInfo& info) {
+  const std::string stat = read_small_file("/proc/" + std::to_string(pid) + "/stat");
+  // "pid (comm) S ppid pgrp ..."; comm may hold ')' and spaces: use the last ')'.
+  const std::size_t close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) return false;
+  char state = '?';
+  long ppid = 0;
+  long pgid = 0;
+  unsigned long long start = 0;
+  // state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
+  // utime stime cutime cstime priority nice num_threads itrealvalue starttime
+  if (std::sscanf(stat.c_str() + close + 2,
+                  "%c %ld %ld %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                  &state, &ppid, &pgid, &start) != 4) {
+    return false;
+  }
+  info.pid = pid;
+  info.state = state;
+  info.ppid = static_cast<pid_t>(ppid);
+  info.pgid = static_cast<pid_t>(pgid);
+  info.start_time = start;
+  return true;
+}
+
+/// Every process in /proc.
+inline std::vector<ProcInfo> list_processes() {
+  std::vector<ProcInfo> out;
+  for (const pid_t pid : proc_pids()) {
+    ProcInfo info;
+    if (parse_stat(pid, info)) out.push_back(info);
+  }
+  return out;
+}
+
+/// Our direct children (every thread's), zombies and the sanitizer's helper
+/// included.
+inline std::vector<ProcInfo> all_children() {
+  const pid_t self = ::getpid();
+  std::vector<ProcInfo> out;
+  for (const ProcInfo& p : list_processes()) {
+    if (p.ppid == self) out.push_back(p);
+  }
+  return out;
+}
+
+/// Starts the sanitizer runtime's symbolizer and returns the children that
+/// appeared for it (none outside TSan builds).
+inline std::vector<ProcInfo> start_sanitizer_runtime_children() {
+  std::vector<ProcInfo> started;
+#if defined(SAFEEXEC_TEST_PRIME_SYMBOLIZER)
+  const std::vector<ProcInfo> before = all_children();
+  // Naming one code address makes the runtime start the symbolizer that its
+  // reports (and suppression matching) use.
+  char name[256];
+  __sanitizer_symbolize_pc(__builtin_return_address(0), "%F", name, sizeof name);
+  for (const ProcInfo& p : all_children()) {
+    if (std::none_of(before.begin(), before.end(),
+                     [&p](const ProcInfo& b) { return b.same_process(p); })) {
+      started.push_back(p);
+    }
+  }
+#endif
+  return started;
+}
+
+/// Started during static initialisation: before main(), so before any test
+/// takes a descriptor snapshot, and while the process is single-threaded.
+inline const std::vector<ProcInfo> g_sanitizer_runtime_children =
+    start_sanitizer_runtime_children();
+
+inline bool is_sanitizer_runtime_child(const ProcInfo& p) {
+  return std::any_of(g_sanitizer_runtime_children.begin(), g_sanitizer_runtime_children.end(),
+                     [&p](const ProcInfo& r) { return r.same_process(p); });
+}
+
+/// True when `pid` (as waitpid returned it) was the sanitizer's helper.
+inline bool was_sanitizer_runtime_child(pid_t pid) {
+  return std::any_of(g_sanitizer_runtime_children.begin(), g_sanitizer_runtime_children.end(),
+                     [pid](const ProcInfo& r) { return r.pid == pid; });
+}
+
+/// Our direct children, zombies included, except the sanitizer's helper.
+inline std::vector<ProcInfo> our_children() {
+  std::vector<ProcInfo> out = all_children();
+  out.erase(std::remove_if(out.begin(), out.end(), is_sanitizer_runtime_child), out.end());
+  return out;
+}
+
+/// True while the sanitizer's helper is still an unreaped child of ours: then
+/// waitpid(-1, WNOHANG) says 0 ("a child, none exited") on a clean process.
+inline bool sanitizer_runtime_child_running() {
+  const std::vector<ProcInfo> all = all_children();
+  return std::any_of(all.begin(), all.end(), is_sanitizer_runtime_child);
+}
+
+/// "123(Z) 124(S)" for failure messages; "none" when empty.
+inline std::string describe(const std::vector<ProcInfo>& processes) {
+  std::string out;
+  for (const ProcInfo& p : processes) {
+    if (!out.empty()) out += ' ';
+    out += std::to_string(p.pid) + "(" + std::string(1, p.state) + ")";
+  }
+  return out.empty() ? "none" : out;
+}
+
+}  // namespace safeexec_test_support
