@@ -6,9 +6,13 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
 
 #include "log_internal.hpp"
 #include "safeexec/errors.hpp"
@@ -21,7 +25,11 @@ namespace {
 
 constexpr pid_t kKernelPidMaxLimit = 4194304;  // PID_MAX_LIMIT on 64-bit
 constexpr int kMaxSignal = 64;
-constexpr int kMaxChildChainDepth = 32;
+// get_root_helper_child_pid's search bounds: a process tree is finite, but
+// /proc is read while it changes, and a fork bomb under the helper must not
+// keep us busy.
+constexpr int kMaxDescendantDepth = 32;
+constexpr std::size_t kMaxDescendantsVisited = 4096;
 
 /// The whole of a small /proc file, or nullopt when it cannot be opened.
 std::optional<std::string> read_proc_file(const std::string& path) {
@@ -48,19 +56,25 @@ void validate_signal(int signal) {
   }
 }
 
-/// Children of `pid` from /proc/<pid>/task/<pid>/children (CONFIG_PROC_CHILDREN).
+/// Children of `pid`, every thread's: /proc/<pid>/task/<tid>/children
+/// (CONFIG_PROC_CHILDREN) lists the children that thread started, so a helper
+/// that spawns from worker threads is covered too. Empty when `pid` is gone.
 std::vector<pid_t> children_of(pid_t pid) {
   std::vector<pid_t> out;
-  const std::string p = std::to_string(pid);
-  const auto text = read_proc_file("/proc/" + p + "/task/" + p + "/children");
-  if (!text) return out;
-  std::istringstream in(*text);
-  std::string word;
-  while (in >> word) {
-    try {
-      out.push_back(parse_pid(word));
-    } catch (const InvalidArgument&) {
-      // The kernel writes decimal pids; anything else is skipped, not trusted.
+  std::error_code ec;  // the non-throwing overloads: a vanished pid is "no children"
+  std::filesystem::directory_iterator task(
+      std::filesystem::path("/proc") / std::to_string(pid) / "task", ec);
+  for (; !ec && task != std::filesystem::directory_iterator(); task.increment(ec)) {
+    const auto text = read_proc_file((task->path() / "children").string());
+    if (!text) continue;
+    std::istringstream in(*text);
+    std::string word;
+    while (in >> word) {
+      try {
+        out.push_back(parse_pid(word));
+      } catch (const InvalidArgument&) {
+        // The kernel writes decimal pids; anything else is skipped, not trusted.
+      }
     }
   }
   return out;
@@ -171,13 +185,22 @@ std::optional<pid_t> get_root_helper_child_pid(pid_t pid,
     return pid;
   }
   // The root helper (sudo, a rootwrap daemon) runs the command as a
-  // descendant; follow the first child down until one runs expected_argv.
-  pid_t current = pid;
-  for (int depth = 0; depth < kMaxChildChainDepth; ++depth) {
-    const std::vector<pid_t> kids = children_of(current);
-    if (kids.empty()) return std::nullopt;
-    current = kids.front();
-    if (pid_invoked_with_cmdline(current, expected_argv)) return current;
+  // descendant, but not always down its first child: a daemon serves several
+  // commands at once, and a logger or a sanitizer's symbolizer may be a child
+  // too. So search the descendants breadth-first (nearest first), bounded in
+  // depth and count, for the first one that runs expected_argv.
+  std::vector<pid_t> level{pid};
+  std::size_t visited = 0;
+  for (int depth = 0; depth < kMaxDescendantDepth && !level.empty(); ++depth) {
+    std::vector<pid_t> next;
+    for (const pid_t parent : level) {
+      for (const pid_t child : children_of(parent)) {
+        if (++visited > kMaxDescendantsVisited) return std::nullopt;
+        if (pid_invoked_with_cmdline(child, expected_argv)) return child;
+        next.push_back(child);
+      }
+    }
+    level = std::move(next);
   }
   return std::nullopt;
 }

@@ -11,6 +11,7 @@
 #include <climits>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "leak_check.hpp"
@@ -187,6 +188,21 @@ TEST_F(Pid, RootHelperChildIsFoundUnderTheHelper) {
   EXPECT_EQ(safeexec::get_root_helper_child_pid(::getpid(), child_cmd({"sleep", "1"}), true),
             std::nullopt);
   p.terminate(1s);
+  EXPECT_EQ(safeexec::get_root_helper_child_pid(::getpid(), argv, true), std::nullopt);
+}
+
+TEST_F(Pid, RootHelperChildIsFoundBesideOtherChildren) {
+  // A daemon-like helper serves several commands: the one we want is not its
+  // first child, and it was started by another thread (listed under that
+  // thread's /proc task, not the main one's).
+  safeexec::Process other = safeexec::create_process(child_cmd({"sleep", "10000", "other"}));
+  const std::vector<std::string> argv = child_cmd({"sleep", "10000", "wanted"});
+  std::optional<safeexec::Process> wanted;
+  std::thread([&] { wanted.emplace(safeexec::create_process(argv)); }).join();
+  ASSERT_TRUE(wanted.has_value());
+  EXPECT_EQ(safeexec::get_root_helper_child_pid(::getpid(), argv, true), wanted->pid());
+  wanted->terminate(1s);
+  other.terminate(1s);
   EXPECT_EQ(safeexec::get_root_helper_child_pid(::getpid(), argv, true), std::nullopt);
 }
 

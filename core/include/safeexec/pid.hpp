@@ -53,8 +53,9 @@ std::optional<std::vector<std::string>> read_cmdline(pid_t pid);
 bool pid_invoked_with_cmdline(pid_t pid, const std::vector<std::string>& expected_argv);
 
 /// The seed's get_root_helper_child_pid, done right: validates `pid`; when
-/// `run_as_root`, walks down the first-child chain of the root helper
-/// (bounded depth) until a process runs `expected_argv`; otherwise checks
+/// `run_as_root`, searches the root helper's descendants, nearest first
+/// (every thread's children; at most 32 levels and 4096 processes), for the
+/// first process that runs `expected_argv`; otherwise checks
 /// that `pid` itself is running. Returns a validated pid or nullopt - never
 /// an unchecked or non-positive value.
 std::optional<pid_t> get_root_helper_child_pid(pid_t pid,
