@@ -72,6 +72,39 @@ def junit_results(out):
     return results
 
 
+def fuzz_table(fuzz):
+    """Header and rows for the fuzz summary: one row per target."""
+    head = ["target", "execs", "exec/s", "exec/CPU s", "coverage (start -> end)", "new units", "crashes", "reproducer"]
+    rows = [[t["name"], t["execs"], t["exec_per_sec"], t.get("exec_per_cpu_second", ""),
+             f"{t['cov_start']} -> {t['cov_end']}", t["new_units"], t["crashes"], t.get("reproducer") or "-"]
+            for t in (fuzz or {}).get("targets", [])]
+    return head, rows
+
+
+def bench_table(ratios):
+    """Header and rows for the benchmark goals: value against goal, per ratio."""
+    head = ["ratio", "what", "value", "goal", "noise (rmad)", "status"]
+    rows = []
+    for g in (ratios or {}).get("goals", []):
+        noise = g.get("noise")
+        rows.append([g["id"], g.get("short", g.get("title", "")), f"{g['value']:.3f}",
+                     f"{g['op']} {g['goal']}", "-" if noise is None else f"±{noise * 100:.1f}%",
+                     g["status"].upper() if g["status"] != "pass" else "pass"])
+    return head, rows
+
+
+def md_table(head, rows):
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return out
+
+
+def html_table(head, rows):
+    cells = "".join(f"<th>{html.escape(str(h))}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{cells}</tr>{body}</table>"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -133,9 +166,20 @@ def main():
     md.append(f"- lines {coverage['lines']}%, branches {coverage['branches']}% (floor {coverage['floor']}%); HTML: coverage/html/index.html"
               if coverage else "- not run")
     md += ["", "## Fuzzing"]
-    md.append("```\n" + json.dumps(fuzz, indent=1) + "\n```" if fuzz else "- not run")
-    md += ["", "## Benchmarks (ratios measured in the same run)"]
-    md.append("```\n" + json.dumps(ratios, indent=1) + "\n```" if ratios else "- not run")
+    if fuzz:
+        md.append(f"{fuzz.get('seconds_per_target')} s per target, {fuzz.get('machine', '')}, "
+                  f"load average at start {fuzz.get('load_average', '?')}.")
+        md += [""] + md_table(*fuzz_table(fuzz))
+    else:
+        md.append("- not run")
+    md += ["", "## Benchmarks (ratios measured in the same run; noise = relative spread across repetitions)"]
+    if ratios:
+        md += md_table(*bench_table(ratios))
+        md.append("")
+        md.append("NOISE: the goal lies within the run's spread; the dashboard shows the history. "
+                  "Bench goals are reported, not gated, in the harness (`ci/bench --check` gates).")
+    else:
+        md.append("- not run")
     if (out / "dashboard.html").exists():
         md.append("Dashboard: dashboard.html" + (" (screenshot: dashboard.png)" if (out / "dashboard.png").exists() else ""))
     md += ["", f"**Overall: {'FAIL' if failed else 'PASS'}**", ""]
@@ -146,11 +190,11 @@ def main():
     rows = "".join(
         f"<tr class='{'ok' if f['ok'] else 'bad'}'><td>{esc(f['id'])}</td><td>{esc(f['finding'])}</td>"
         f"<td>{f['passed']}/{len(f['tests'])}<br><small>{esc(', '.join(f['tests']))}</small></td>"
-        f"<td>{esc(f['mutant'])}<br><small>{esc(f['mutant_caught_by'])}</small></td></tr>" for f in per_finding)
+        f"<td>{esc(f['mutant'])}<br><small>{esc(f['mutant_caught_by'].replace(',', ', '))}</small></td></tr>" for f in per_finding)
     step_rows = "".join(f"<tr class='{'ok' if s[1] != 'fail' else 'bad'}'><td>{esc(s[0])}</td><td>{esc(s[1])}</td><td>{esc(s[2])}</td></tr>" for s in steps)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>safeexec harness report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;width:100%}}
-td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}tr.ok td:first-child{{background:#cfc}}
+td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}td small{{overflow-wrap:anywhere}}td:first-child{{white-space:nowrap}}tr.ok td:first-child{{background:#cfc}}
 tr.bad td:first-child{{background:#fcc}}pre{{background:#f5f5f5;padding:1em;overflow:auto}}</style></head><body>
 <h1>safeexec harness report: {'FAIL' if failed else 'PASS'}</h1>
 <h2>Steps</h2><table><tr><th>step</th><th>result</th><th>seconds</th></tr>{step_rows}</table>
@@ -158,9 +202,9 @@ tr.bad td:first-child{{background:#fcc}}pre{{background:#f5f5f5;padding:1em;over
 <h2>Findings</h2><table><tr><th>id</th><th>finding</th><th>guarding tests</th><th>mutant</th></tr>{rows}</table>
 <h2>Static analysis</h2><pre>{esc(chr(10).join(' '.join(r) for r in lint) or 'not run')}</pre>
 <h2>Sanitizers</h2><pre>{esc(chr(10).join(' '.join(r) for r in sanitize) or 'not run')}</pre>
-<h2>Coverage</h2><pre>{esc(json.dumps(coverage) if coverage else 'not run')}</pre>
-<h2>Fuzzing</h2><pre>{esc(json.dumps(fuzz, indent=1) if fuzz else 'not run')}</pre>
-<h2>Benchmarks</h2><pre>{esc(json.dumps(ratios, indent=1) if ratios else 'not run')}</pre>
+<h2>Coverage of core/src</h2><p>{f"lines {coverage['lines']}%, branches {coverage['branches']}% (floor {coverage['floor']}%): <a href='coverage/html/index.html'>HTML</a>" if coverage else 'not run'}</p>
+<h2>Fuzzing</h2>{html_table(*fuzz_table(fuzz)) if fuzz else '<p>not run</p>'}
+<h2>Benchmarks (ratios measured in the same run)</h2>{html_table(*bench_table(ratios)) if ratios else '<p>not run</p>'}
 {"<h2>Dashboard</h2><p><a href='dashboard.html'>dashboard.html</a></p><img src='dashboard.png' style='max-width:100%'>" if (out / "dashboard.png").exists() else ""}
 </body></html>"""
     (out / "report.html").write_text(page)
@@ -173,6 +217,12 @@ tr.bad td:first-child{{background:#fcc}}pre{{background:#f5f5f5;padding:1em;over
     summary.append(f"  mutants    {caught}/14 caught")
     if coverage:
         summary.append(f"  coverage   lines {coverage['lines']}% branches {coverage['branches']}%")
+    if fuzz:
+        summary.append(f"  fuzz       {len(fuzz.get('targets', []))} targets, "
+                       f"{sum(t['crashes'] for t in fuzz.get('targets', []))} crashes")
+    if ratios:
+        summary.append("  bench      " + " ".join(f"{g['id']}:{g['status']}" for g in ratios.get("goals", []))
+                       + " (reported, not gated)")
     summary.append(f"  report     {out / 'report.md'}  {out / 'report.html'}  {out / 'junit.xml'}")
     summary.append(f"  overall    {'FAIL' if failed else 'PASS'}")
     (out / "summary.txt").write_text("\n".join(summary) + "\n")
