@@ -1,6 +1,7 @@
 // process_model.cpp - the model's pure functions (see process_model.hpp).
 #include "process_model.hpp"
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <string>
@@ -64,16 +65,20 @@ const char* stdio_name(Stdio s) {
   return "?";
 }
 
-/// The bytes the env mode prints: "K=V\0" per entry, sorted (the property
-/// sorts the child's entries the same way before comparing).
+/// The bytes the env mode prints: "K=V\0" per entry, the entries sorted as
+/// whole strings, as the property sorts the child's (model_props.cpp,
+/// sorted_env). Not in the map's key order: with keys "_" and "_0" the key
+/// order puts "_=..." first, the entry order "_0=..." ('0' < '=').
 std::string env_listing(const safeexec::EnvMap& additions) {
   safeexec::EnvMap env = safeexec::current_environment();
   for (const auto& [k, v] : additions) env[k] = v;
+  std::vector<std::string> entries;
+  entries.reserve(env.size());
+  for (const auto& [k, v] : env) entries.push_back(k + "=" + v);
+  std::sort(entries.begin(), entries.end());
   std::string out;
-  for (const auto& [k, v] : env) {
-    out += k;
-    out += '=';
-    out += v;
+  for (const std::string& e : entries) {
+    out += e;
     out += '\0';
   }
   return out;
