@@ -35,6 +35,13 @@ void sleep_for_ms(int ms) {
 
 }  // namespace
 
+void record_first_failure(const std::string& failure) {
+  static std::atomic<bool> recorded{false};
+  if (recorded.exchange(true)) return;
+  std::fprintf(stderr, "[first failing check of this run, before shrinking]\n%s\n",
+               failure.c_str());
+}
+
 const std::string& helper_path() {
   static const std::string path = SAFEEXEC_TEST_CHILD;
   return path;

@@ -27,13 +27,24 @@
 
 /// Like RC_ASSERT, but the failure names the condition and says why it
 /// matters (`msg`: which finding, what was seen), so a shrunk counterexample
-/// reads on its own.
-#define PROP_CHECK(cond, msg)                                                     \
-  do {                                                                            \
-    if (!(cond)) RC_FAIL(std::string("check failed: ") + #cond + "\n  " + (msg)); \
+/// reads on its own. The first failure of the run is also written to stderr
+/// as it happens: RapidCheck prints a counterexample by running it again, and
+/// when that run passes (a timing-dependent failure) it prints only "no
+/// exceptions thrown" - the line on stderr is then the only record.
+#define PROP_CHECK(cond, msg)                                     \
+  do {                                                            \
+    if (!(cond)) {                                                \
+      const std::string prop_check_failure =                      \
+          std::string("check failed: ") + #cond + "\n  " + (msg); \
+      ::safeexec_props::record_first_failure(prop_check_failure); \
+      RC_FAIL(prop_check_failure);                                \
+    }                                                             \
   } while (0)
 
 namespace safeexec_props {
+
+/// Writes `failure` to stderr, once per process (see PROP_CHECK).
+void record_first_failure(const std::string& failure);
 
 /// The helper child program (core/tests/helper), from the build.
 const std::string& helper_path();
