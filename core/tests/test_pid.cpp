@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <future>
 #include <optional>
 #include <string>
 #include <thread>
@@ -24,6 +25,15 @@ using safeexec_test::child_cmd;
 using safeexec_test::eventually;
 using safeexec_test::proc_state;
 using Pid = safeexec_test::LeakChecked;
+
+/// True once /proc/<pid>/cmdline reads `argv`. create_process returns when the
+/// child's execve has passed the point of no return (CLONE_VFORK releases us
+/// there), but the kernel sets the new command line a moment later, while it
+/// loads the program: until then the file reads empty. So a test that looks a
+/// child up by its command line right after spawning it waits for that first.
+bool shows_command_line(pid_t pid, const std::vector<std::string>& argv) {
+  return eventually([&] { return safeexec::read_cmdline(pid) == argv; });
+}
 
 TEST_F(Pid, PidMaxComesFromTheKernel) {
   std::ifstream in("/proc/sys/kernel/pid_max");
@@ -160,6 +170,7 @@ TEST_F(Pid, ProcessIsRunningLiveZombieAndReaped) {
 TEST_F(Pid, ReadCmdlineAndPidInvokedWithCmdline) {
   const std::vector<std::string> argv = child_cmd({"sleep", "10000", "with space", ""});
   safeexec::Process p = safeexec::create_process(argv);
+  ASSERT_TRUE(shows_command_line(p.pid(), argv)) << "read_cmdline never gave the argv back";
   EXPECT_EQ(safeexec::read_cmdline(p.pid()), argv);
   EXPECT_TRUE(safeexec::pid_invoked_with_cmdline(p.pid(), argv));
   EXPECT_FALSE(safeexec::pid_invoked_with_cmdline(p.pid(), child_cmd({"sleep", "10000"})));
@@ -182,6 +193,7 @@ TEST_F(Pid, RootHelperChildIsFoundUnderTheHelper) {
   // This test process plays the root helper: its child runs the command.
   const std::vector<std::string> argv = child_cmd({"sleep", "10000"});
   safeexec::Process p = safeexec::create_process(argv);
+  ASSERT_TRUE(shows_command_line(p.pid(), argv));
   const auto found = safeexec::get_root_helper_child_pid(::getpid(), argv, true);
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(*found, p.pid());
@@ -193,17 +205,44 @@ TEST_F(Pid, RootHelperChildIsFoundUnderTheHelper) {
 
 TEST_F(Pid, RootHelperChildIsFoundBesideOtherChildren) {
   // A daemon-like helper serves several commands: the one we want is not its
-  // first child, and it was started by another thread (listed under that
-  // thread's /proc task, not the main one's).
+  // first child.
   safeexec::Process other = safeexec::create_process(child_cmd({"sleep", "10000", "other"}));
   const std::vector<std::string> argv = child_cmd({"sleep", "10000", "wanted"});
-  std::optional<safeexec::Process> wanted;
-  std::thread([&] { wanted.emplace(safeexec::create_process(argv)); }).join();
-  ASSERT_TRUE(wanted.has_value());
-  EXPECT_EQ(safeexec::get_root_helper_child_pid(::getpid(), argv, true), wanted->pid());
-  wanted->terminate(1s);
+  safeexec::Process wanted = safeexec::create_process(argv);
+  ASSERT_TRUE(shows_command_line(other.pid(), child_cmd({"sleep", "10000", "other"})));
+  ASSERT_TRUE(shows_command_line(wanted.pid(), argv));
+  EXPECT_EQ(safeexec::get_root_helper_child_pid(::getpid(), argv, true), wanted.pid());
+  wanted.terminate(1s);
   other.terminate(1s);
   EXPECT_EQ(safeexec::get_root_helper_child_pid(::getpid(), argv, true), std::nullopt);
+}
+
+TEST_F(Pid, RootHelperChildOfAWorkerThreadIsFound) {
+  // A helper that spawns from worker threads: while the spawning thread
+  // lives, the kernel lists the child under that thread's /proc task, not
+  // the main thread's (once the thread exits, its children move to another
+  // thread of the process - so the worker waits here until we have looked).
+  const std::vector<std::string> argv = child_cmd({"sleep", "10000", "from-a-worker"});
+  std::promise<pid_t> spawned;
+  std::future<pid_t> spawned_pid = spawned.get_future();
+  std::promise<void> looked;
+  std::future<void> may_finish = looked.get_future();
+  std::thread worker([&] {
+    try {
+      safeexec::Process p = safeexec::create_process(argv);
+      spawned.set_value(shows_command_line(p.pid(), argv) ? p.pid() : -1);
+      may_finish.wait();
+      p.terminate(1s);
+    } catch (const std::exception&) {
+      spawned.set_value(-1);
+    }
+  });
+  const pid_t pid = spawned_pid.get();
+  const std::optional<pid_t> found = safeexec::get_root_helper_child_pid(::getpid(), argv, true);
+  looked.set_value();
+  worker.join();
+  ASSERT_GT(pid, 0) << "the worker could not spawn, or its child never showed its command line";
+  EXPECT_EQ(found, pid);
 }
 
 TEST_F(Pid, RootHelperChildIsFoundDownAChain) {

@@ -57,7 +57,9 @@ bool pid_invoked_with_cmdline(pid_t pid, const std::vector<std::string>& expecte
 /// (every thread's children; at most 32 levels and 4096 processes), for the
 /// first process that runs `expected_argv`; otherwise checks
 /// that `pid` itself is running. Returns a validated pid or nullopt - never
-/// an unchecked or non-positive value.
+/// an unchecked or non-positive value. A process spawned a moment ago may
+/// not show its command line yet (the kernel sets it while loading the
+/// program, after create_process has returned): poll if it must be found.
 std::optional<pid_t> get_root_helper_child_pid(pid_t pid,
                                                const std::vector<std::string>& expected_argv,
                                                bool run_as_root);
