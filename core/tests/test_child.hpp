@@ -5,7 +5,6 @@
 // Every wait here is bounded: a hung child fails the test, it never hangs it.
 #pragma once
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -33,6 +32,7 @@
 #include <gtest/gtest.h>
 
 #include "safeexec/safeexec.hpp"
+#include "support/child_census.hpp"
 
 #ifndef SAFEEXEC_TEST_CHILD
 #error "SAFEEXEC_TEST_CHILD must name the safeexec-test-child binary"
@@ -132,34 +132,13 @@ inline bool eventually(const std::function<bool()>& done, std::chrono::milliseco
   }
 }
 
-/// The whole of a small file (a /proc entry), or "" when it cannot be read.
-/// Plain read(2): a /proc file of a process that exits while we read it
-/// fails with ESRCH, which iostreams would turn into an exception.
-inline std::string read_small_file(const std::string& path) {
-  std::string data;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return data;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n > 0) {
-      data.append(buf, static_cast<std::size_t>(n));
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
-      break;
-    }
-  }
-  ::close(fd);
-  return data;
-}
+// /proc reads and the process census are shared with the property tests.
+using safeexec_test_support::read_small_file;
 
 /// The state letter of /proc/<pid>/stat ('R', 'S', 'Z', ...), or 0 when gone.
 inline char proc_state(pid_t pid) {
-  const std::string line = read_small_file("/proc/" + std::to_string(pid) + "/stat");
-  const std::size_t close = line.rfind(')');
-  if (close == std::string::npos || close + 2 >= line.size()) return 0;
-  return line[close + 2];
+  safeexec_test_support::ProcInfo info;
+  return safeexec_test_support::parse_stat(pid, info) ? info.state : '\0';
 }
 
 /// A field of /proc/<pid>/status ("SigIgn" -> "0000000000004000").
@@ -181,17 +160,9 @@ inline std::string proc_status_field(pid_t pid, std::string_view name) {
 /// one argument. Used to find grandchildren a test started indirectly.
 inline std::vector<pid_t> live_processes_with_arg(const std::string& token) {
   std::vector<pid_t> out;
-  DIR* dir = ::opendir("/proc");
-  if (dir == nullptr) return out;
-  while (const dirent* entry = ::readdir(dir)) {
-    const std::string name = entry->d_name;
-    if (name.empty() || name.size() > 9 ||
-        name.find_first_not_of("0123456789") != std::string::npos) {
-      continue;
-    }
-    const pid_t pid = static_cast<pid_t>(std::stol(name));
+  for (const pid_t pid : safeexec_test_support::proc_pids()) {
     // Another process's cmdline need not end in NUL (programs may rewrite it).
-    const std::string cmdline = read_small_file("/proc/" + name + "/cmdline");
+    const std::string cmdline = read_small_file("/proc/" + std::to_string(pid) + "/cmdline");
     bool found = false;
     for (std::size_t start = 0; start < cmdline.size() && !found;) {
       std::size_t end = cmdline.find('\0', start);
@@ -203,7 +174,6 @@ inline std::vector<pid_t> live_processes_with_arg(const std::string& token) {
     const char state = proc_state(pid);
     if (state != 0 && state != 'Z' && state != 'X') out.push_back(pid);
   }
-  ::closedir(dir);
   return out;
 }
 

@@ -52,15 +52,17 @@ struct ProcInfo {
   }
 };
 
-/// A whole (small) file, read through a close-on-exec descriptor (a child
-/// spawned by another thread meanwhile must not inherit it); empty when it
-/// cannot be read.
-inline std::string read_small_file(const std::string& path, std::size_t max = 1 << 16) {
+/// The whole of a small file (a /proc entry), or "" when it cannot be read.
+/// Plain read(2) through a close-on-exec descriptor: a child spawned by
+/// another thread meanwhile must not inherit it, and a /proc file of a
+/// process that exits while we read it fails with ESRCH, which iostreams
+/// would turn into an exception.
+inline std::string read_small_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return {};
   std::string out;
   char buf[4096];
-  while (out.size() < max) {
+  for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
@@ -183,6 +185,7 @@ inline std::vector<ProcInfo> our_children() {
 /// True while the sanitizer's helper is still an unreaped child of ours: then
 /// waitpid(-1, WNOHANG) says 0 ("a child, none exited") on a clean process.
 inline bool sanitizer_runtime_child_running() {
+  if (g_sanitizer_runtime_children.empty()) return false;  // no /proc scan outside TSan
   const std::vector<ProcInfo> all = all_children();
   return std::any_of(all.begin(), all.end(), is_sanitizer_runtime_child);
 }
