@@ -38,9 +38,9 @@ mkdir -p "$BUILD/core" "$OUT/bin"
 
 # 1. The core, every source file of core/src (the fault-injection table too).
 jobs="$(nproc 2>/dev/null || echo 2)"
-for src in "$REPO"/core/src/*.cpp; do
+for src in "$REPO"/core/src/*.cpp "$REPO"/core/src/posix/*.cpp; do
   obj="$BUILD/core/$(basename "$src" .cpp).o"
-  echo "$CXX $CXXFLAGS $CXXSTD $DEFINES -I$REPO/core/include -I$REPO/core/src -c $src -o $obj"
+  echo "$CXX $CXXFLAGS $CXXSTD $DEFINES -I$REPO/core/include -I$REPO/core/src -I$REPO/core/src/posix -c $src -o $obj"
 done | xargs -P "$jobs" -I{} sh -c '{}'
 ar rcs "$BUILD/libsafeexec_fuzz.a" "$BUILD"/core/*.o
 
