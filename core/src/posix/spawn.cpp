@@ -22,12 +22,15 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "child.hpp"
+#include "kernel_features.hpp"
 #include "log_internal.hpp"
 #include "process_access.hpp"
+#include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
 #include "sys.hpp"
@@ -38,6 +41,7 @@ extern char** environ;  // NOLINT(readability-redundant-declaration)
 namespace safeexec {
 namespace {
 
+using detail::kernel_features;
 using detail::UniqueFd;
 
 bool has_nul(std::string_view s) {
@@ -197,7 +201,10 @@ __attribute__((noinline)) pid_t clone_child(detail::ChildPlan& plan, int* pidfd)
 
   if (sys::clone_fault() != 0) return -1;
   for (;;) {
-    const bool with_pidfd = g_clone_pidfd_supported.load(std::memory_order_relaxed);
+    // Where pidfd_open is refused, a pidfd from clone would be the only one the
+    // handle has; treat both as one feature (a 5.2 kernel loses nothing it needs).
+    const bool with_pidfd =
+        g_clone_pidfd_supported.load(std::memory_order_relaxed) && kernel_features().pidfd_open;
     int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
     if (with_pidfd) flags |= CLONE_PIDFD;
     *pidfd = -1;
@@ -316,13 +323,17 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
     // Kernels without CLONE_PIDFD: open one now. The child is unreaped, so the
     // pid cannot have been recycled yet. Without pidfds at all (pre-5.3) the
     // handle falls back to pid-based waiting.
-    pidfd_owner.reset(sys::pidfd_open(pid));
+    if (kernel_features().pidfd_open) pidfd_owner.reset(sys::pidfd_open(pid));
   }
 
-  Process p = detail::ProcessAccess::make();
-  detail::ProcessAccess::set(p, pid, pidfd_owner.release(), in.parent.release(),
-                             out.parent.release(), err.parent.release(),
-                             options.new_process_group());
+  auto state = std::make_unique<detail::ProcessState>();
+  state->child = detail::ChildRef(pid, pidfd_owner.release());
+  state->stdin_fd = in.parent.release();
+  state->stdout_fd = out.parent.release();
+  state->stderr_fd = err.parent.release();
+  state->own_group = options.new_process_group();
+  state->destroy_wait = options.destroy_wait();
+  Process p = detail::ProcessAccess::make(std::move(state));
   return p;
 }
 
