@@ -43,6 +43,7 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
       .new_process_group(true)
       .addl_env(options.addl_env())
       .env_policy(options.env_policy())
+      .inherit_env(options.inherit_env())
       .cwd(options.cwd());
   Process child = create_process(std::move(argv), spawn);
 
