@@ -30,76 +30,76 @@ bool is_name_char(char c) {
 // they are read by interactive tools only, are set by callers on purpose, and
 // sudo keeps them too. TZ is absent: glibc only parses a zone file from it
 // (sudo checks it, it does not delete it).
-constexpr auto kDangerousNames = std::to_array<std::string_view>({
-    // glibc sysdeps/generic/unsecvars.h, UNSECURE_ENVVARS: what ld.so strips
-    // for setuid programs (the LD_* ones are covered by the prefix below;
-    // MALLOC_TRACE by MALLOC_).
-    "GCONV_PATH", "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH",
-    "NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TMPDIR", "TZDIR",
-    // sudo plugins/sudoers/env.c, initial_badenv_table (the env_delete
-    // default): shells, terminfo/termcap parsers, Kerberos, BSD locale path.
-    "IFS", "CDPATH", "PATH_LOCALE", "KRB5_KTNAME", "TERMINFO", "TERMINFO_DIRS", "TERMPATH",
-    "TERMCAP", "ENV", "BASH_ENV", "PS4", "GLOBIGNORE", "BASHOPTS", "SHELLOPTS", "FPATH", "NULLCMD",
-    "READNULLCMD", "ZDOTDIR", "TMPPREFIX", "PERLIO_DEBUG", "PERLLIB", "RUBYLIB", "RUBYOPT",
-    "JAVA_TOOL_OPTIONS",
-    // bash(1): PROMPT_COMMAND runs before each prompt of an interactive shell.
-    "PROMPT_COMMAND",
-    // Node.js docs, "Environment variables": extra command-line options and
-    // module search path; extra CA certificates; TLS verification switch.
-    "NODE_OPTIONS", "NODE_PATH", "NODE_EXTRA_CA_CERTS", "NODE_TLS_REJECT_UNAUTHORIZED",
-    // Java: JDK_JAVA_OPTIONS is prepended to the `java` launcher's options
-    // (JDK 9+, `java` tool reference); CLASSPATH is where classes are loaded
-    // from when no -cp is given. (JAVA_TOOL_OPTIONS above: JVMTI docs.)
-    "JDK_JAVA_OPTIONS", "CLASSPATH",
-    // OpenSSL openssl-env(7): config file (can load engines/providers),
-    // engine and provider module directories, default trust store.
-    "OPENSSL_CONF", "OPENSSL_ENGINES", "OPENSSL_MODULES", "SSL_CERT_FILE", "SSL_CERT_DIR",
-    // TLS key log: NSS, curl (libcurl-env(3)), Python's ssl module
-    // (create_default_context) write session secrets to this file.
-    "SSLKEYLOGFILE",
-    // Trust stores of curl (curl(1), CURL_CA_BUNDLE) and Python requests
-    // (REQUESTS_CA_BUNDLE, requests docs "SSL Cert Verification").
-    "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE",
-    // git(1) "ENVIRONMENT VARIABLES": programs git runs instead of its own
-    // (ssh, askpass, proxy, diff, editor, pager), where its helpers are
-    // loaded from, hook templates, TLS verification. SSH_ASKPASS: ssh(1).
-    "GIT_SSH", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "GIT_ASKPASS", "SSH_ASKPASS",
-    "GIT_PROXY_COMMAND", "GIT_EXTERNAL_DIFF", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR", "GIT_PAGER",
-    "GIT_TEMPLATE_DIR", "GIT_SSL_NO_VERIFY",
-    // less(1) "INPUT PREPROCESSOR": commands run on every file opened.
-    "LESSOPEN", "LESSCLOSE",
-    // Cargo "Environment variables": a program run instead of rustc.
-    "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER",
-    // Go `go help environment`: GOFLAGS may carry -toolexec (runs a program
-    // around every tool); GOTOOLCHAIN downloads and runs another toolchain;
-    // GOENV names the config file that sets all the others; the sum-database
-    // ones turn module checksum verification off for some or all modules.
-    "GOFLAGS", "GOTOOLCHAIN", "GOENV", "GOSUMDB", "GONOSUMDB", "GONOSUMCHECK", "GOINSECURE",
-    "GOPRIVATE"});
+constexpr auto kDangerousNames = std::to_array<std::string_view>(
+    {// glibc sysdeps/generic/unsecvars.h, UNSECURE_ENVVARS: what ld.so strips
+     // for setuid programs (the LD_* ones are covered by the prefix below;
+     // MALLOC_TRACE by MALLOC_).
+     "GCONV_PATH", "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH",
+     "NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TMPDIR", "TZDIR",
+     // sudo plugins/sudoers/env.c, initial_badenv_table (the env_delete
+     // default): shells, terminfo/termcap parsers, Kerberos, BSD locale path.
+     "IFS", "CDPATH", "PATH_LOCALE", "KRB5_KTNAME", "TERMINFO", "TERMINFO_DIRS", "TERMPATH",
+     "TERMCAP", "ENV", "BASH_ENV", "PS4", "GLOBIGNORE", "BASHOPTS", "SHELLOPTS", "FPATH", "NULLCMD",
+     "READNULLCMD", "ZDOTDIR", "TMPPREFIX", "PERLIO_DEBUG", "PERLLIB", "RUBYLIB", "RUBYOPT",
+     "JAVA_TOOL_OPTIONS",
+     // bash(1): PROMPT_COMMAND runs before each prompt of an interactive shell.
+     "PROMPT_COMMAND",
+     // Node.js docs, "Environment variables": extra command-line options and
+     // module search path; extra CA certificates; TLS verification switch.
+     "NODE_OPTIONS", "NODE_PATH", "NODE_EXTRA_CA_CERTS", "NODE_TLS_REJECT_UNAUTHORIZED",
+     // Java: JDK_JAVA_OPTIONS is prepended to the `java` launcher's options
+     // (JDK 9+, `java` tool reference); CLASSPATH is where classes are loaded
+     // from when no -cp is given. (JAVA_TOOL_OPTIONS above: JVMTI docs.)
+     "JDK_JAVA_OPTIONS", "CLASSPATH",
+     // OpenSSL openssl-env(7): config file (can load engines/providers),
+     // engine and provider module directories, default trust store.
+     "OPENSSL_CONF", "OPENSSL_ENGINES", "OPENSSL_MODULES", "SSL_CERT_FILE", "SSL_CERT_DIR",
+     // TLS key log: NSS, curl (libcurl-env(3)), Python's ssl module
+     // (create_default_context) write session secrets to this file.
+     "SSLKEYLOGFILE",
+     // Trust stores of curl (curl(1), CURL_CA_BUNDLE) and Python requests
+     // (REQUESTS_CA_BUNDLE, requests docs "SSL Cert Verification").
+     "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE",
+     // git(1) "ENVIRONMENT VARIABLES": programs git runs instead of its own
+     // (ssh, askpass, proxy, diff, editor, pager), where its helpers are
+     // loaded from, hook templates, TLS verification. SSH_ASKPASS: ssh(1).
+     "GIT_SSH", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "GIT_ASKPASS", "SSH_ASKPASS",
+     "GIT_PROXY_COMMAND", "GIT_EXTERNAL_DIFF", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR", "GIT_PAGER",
+     "GIT_TEMPLATE_DIR", "GIT_SSL_NO_VERIFY",
+     // less(1) "INPUT PREPROCESSOR": commands run on every file opened.
+     "LESSOPEN", "LESSCLOSE",
+     // Cargo "Environment variables": a program run instead of rustc.
+     "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER",
+     // Go `go help environment`: GOFLAGS may carry -toolexec (runs a program
+     // around every tool); GOTOOLCHAIN downloads and runs another toolchain;
+     // GOENV names the config file that sets all the others; the sum-database
+     // ones turn module checksum verification off for some or all modules.
+     "GOFLAGS", "GOTOOLCHAIN", "GOENV", "GOSUMDB", "GONOSUMDB", "GONOSUMCHECK", "GOINSECURE",
+     "GOPRIVATE"});
 
-constexpr auto kDangerousPrefixes = std::to_array<std::string_view>({
-    // glibc ld.so(8) and unsecvars.h (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT,
-    // LD_DEBUG_OUTPUT, ...); sudo's "LD_*". DYLD_*: macOS dyld(1), sudo.
-    // _RLD*: the IRIX loader, sudo's "_RLD*".
-    "LD_", "DYLD_", "_RLD",
-    // glibc malloc tunables and MALLOC_TRACE (unsecvars.h): mallopt(3).
-    "MALLOC_",
-    // python(1) "ENVIRONMENT": PYTHONPATH, PYTHONHOME, PYTHONSTARTUP,
-    // PYTHONINSPECT, PYTHONUSERBASE, PYTHONBREAKPOINT (imports and calls a
-    // callable), PYTHONWARNINGS, ...; sudo lists four of them.
-    "PYTHON",
-    // perlrun(1) "ENVIRONMENT": PERL5LIB, PERL5OPT, PERL5DB; sudo lists them.
-    "PERL5",
-    // HotSpot's _JAVA_OPTIONS (read by every JVM, before the command line).
-    "_JAVA_OPTIONS",
-    // Lua manual §6.3 / lua(1): package.path and package.cpath defaults.
-    "LUA_PATH", "LUA_CPATH",
-    // sudo's "KRB5_CONFIG*": the Kerberos configuration (KDCs, realms).
-    "KRB5_CONFIG",
-    // git-config(1) "ENVIRONMENT": GIT_CONFIG_GLOBAL/_SYSTEM name other
-    // config files, GIT_CONFIG_COUNT with GIT_CONFIG_KEY_<n>/_VALUE_<n> set
-    // any key (core.sshCommand, core.fsmonitor, ...: code execution).
-    "GIT_CONFIG"});
+constexpr auto kDangerousPrefixes = std::to_array<std::string_view>(
+    {// glibc ld.so(8) and unsecvars.h (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT,
+     // LD_DEBUG_OUTPUT, ...); sudo's "LD_*". DYLD_*: macOS dyld(1), sudo.
+     // _RLD*: the IRIX loader, sudo's "_RLD*".
+     "LD_", "DYLD_", "_RLD",
+     // glibc malloc tunables and MALLOC_TRACE (unsecvars.h): mallopt(3).
+     "MALLOC_",
+     // python(1) "ENVIRONMENT": PYTHONPATH, PYTHONHOME, PYTHONSTARTUP,
+     // PYTHONINSPECT, PYTHONUSERBASE, PYTHONBREAKPOINT (imports and calls a
+     // callable), PYTHONWARNINGS, ...; sudo lists four of them.
+     "PYTHON",
+     // perlrun(1) "ENVIRONMENT": PERL5LIB, PERL5OPT, PERL5DB; sudo lists them.
+     "PERL5",
+     // HotSpot's _JAVA_OPTIONS (read by every JVM, before the command line).
+     "_JAVA_OPTIONS",
+     // Lua manual §6.3 / lua(1): package.path and package.cpath defaults.
+     "LUA_PATH", "LUA_CPATH",
+     // sudo's "KRB5_CONFIG*": the Kerberos configuration (KDCs, realms).
+     "KRB5_CONFIG",
+     // git-config(1) "ENVIRONMENT": GIT_CONFIG_GLOBAL/_SYSTEM name other
+     // config files, GIT_CONFIG_COUNT with GIT_CONFIG_KEY_<n>/_VALUE_<n> set
+     // any key (core.sshCommand, core.fsmonitor, ...: code execution).
+     "GIT_CONFIG"});
 
 /// A key as it may appear in a message: printable ASCII as is, every other
 /// byte (and '\\', '\'') as \xNN, cut to 64 bytes. Host keys may hold
@@ -279,9 +279,13 @@ EnvMap inherited_environment(const char* const* entries, const EnvInherit& inher
     if (!well_formed_entry(entry, &key)) {
       if (dropped != nullptr) {
         // Without '=' the whole entry may be a value: describe, don't show.
-        dropped->push_back(entry.find('=') == std::string_view::npos
-                               ? std::string("an entry without '='")
-                               : "'" + printable_key(key) + "'");
+        if (entry.find('=') == std::string_view::npos) {
+          dropped->emplace_back("an entry without '='");
+        } else if (key.empty()) {
+          dropped->emplace_back("an entry with an empty key");
+        } else {
+          dropped->push_back("'" + printable_key(key) + "'");
+        }
       }
       continue;
     }
@@ -300,16 +304,15 @@ std::vector<std::string> build_child_environment(const EnvMap& base, const EnvMa
   return to_envp(merged);
 }
 
-std::vector<std::string> build_child_environment(const EnvInherit& inherit,
-                                                 const EnvMap& additions,
+std::vector<std::string> build_child_environment(const EnvInherit& inherit, const EnvMap& additions,
                                                  const EnvPolicy& policy) {
   // Additions first: a refusal must come before any work on environ.
   validate_env_additions(additions, policy);
   std::vector<std::string> dropped;
   EnvMap merged = inherited_environment(environ, inherit, &dropped);
   if (!dropped.empty() && detail::log_enabled(LogLevel::warning)) {
-    std::string line = "environment: " + std::to_string(dropped.size()) +
-                       " inherited entr" + (dropped.size() == 1 ? "y" : "ies") +
+    std::string line = "environment: " + std::to_string(dropped.size()) + " inherited entr" +
+                       (dropped.size() == 1 ? "y" : "ies") +
                        " not passed to the child (the key breaks [A-Za-z_][A-Za-z0-9_]*):";
     for (const std::string& d : dropped) line.append(" ").append(d);
     detail::log(LogLevel::warning, line);

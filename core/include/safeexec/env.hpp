@@ -197,8 +197,7 @@ std::vector<std::string> build_child_environment(const EnvMap& base, const EnvMa
 /// of environ under `inherit` (logging one warning when malformed entries
 /// were dropped), with `additions` applied on top after
 /// validate_env_additions(). Sorted "KEY=VALUE" strings.
-std::vector<std::string> build_child_environment(const EnvInherit& inherit,
-                                                 const EnvMap& additions,
+std::vector<std::string> build_child_environment(const EnvInherit& inherit, const EnvMap& additions,
                                                  const EnvPolicy& policy);
 
 /// True when this process's environ can be handed to a child as it is:

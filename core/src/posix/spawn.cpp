@@ -21,8 +21,8 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <optional>
 #include <cerrno>
+#include <optional>
 #include <string>
 #include <vector>
 
