@@ -1,7 +1,6 @@
 // env.cpp - environment grammar, the denylist, inheritance, and building envp.
 #include <algorithm>
 #include <array>
-#include <cstdio>
 #include <string>
 
 #include "log_internal.hpp"
@@ -112,9 +111,8 @@ std::string printable_key(std::string_view key) {
     if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
       out.push_back(static_cast<char>(c));
     } else {
-      std::array<char, 5> hex{};
-      (void)std::snprintf(hex.data(), hex.size(), "\\x%02x", c);
-      out.append(hex.data(), 4);
+      constexpr std::string_view kHex = "0123456789abcdef";
+      out.append("\\x").append(1, kHex[c >> 4U]).append(1, kHex[c & 0xfU]);
     }
   }
   if (key.size() > kMax) out.append("...");
