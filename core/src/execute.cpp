@@ -79,6 +79,7 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
       .new_process_group(true)
       .addl_env(options.addl_env())
       .env_policy(options.env_policy())
+      .inherit_env(options.inherit_env())
       .cwd(options.cwd())
       .destroy_wait(std::min(options.kill_grace(), std::chrono::milliseconds(60000)) +
                     std::chrono::milliseconds(1000));

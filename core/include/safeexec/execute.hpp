@@ -48,6 +48,12 @@ class ExecuteOptions {
     policy_ = std::move(p);
     return *this;
   }
+  /// Which of the parent's variables the child inherits before the additions
+  /// (default EnvInherit::all(); see env.hpp).
+  ExecuteOptions& inherit_env(EnvInherit i) {
+    inherit_ = std::move(i);
+    return *this;
+  }
   /// Throw ProcessExecutionError on an exit code other than 0 and extra_ok_codes (default true).
   ExecuteOptions& check_exit_code(bool on) {
     check_ = on;
@@ -126,6 +132,7 @@ class ExecuteOptions {
   const std::string& process_input() const noexcept { return input_; }
   const EnvMap& addl_env() const noexcept { return addl_env_; }
   const EnvPolicy& env_policy() const noexcept { return policy_; }
+  const EnvInherit& inherit_env() const noexcept { return inherit_; }
   bool check_exit_code() const noexcept { return check_; }
   const std::set<int>& extra_ok_codes() const noexcept { return ok_codes_; }
   bool return_stderr() const noexcept { return return_stderr_; }
@@ -144,6 +151,7 @@ class ExecuteOptions {
   std::string input_;
   EnvMap addl_env_;
   EnvPolicy policy_ = EnvPolicy::deny_dangerous();
+  EnvInherit inherit_ = EnvInherit::all();
   bool check_ = true;
   std::set<int> ok_codes_;
   bool return_stderr_ = true;

@@ -97,6 +97,12 @@ class SpawnOptions {
     policy_ = std::move(p);
     return *this;
   }
+  /// Which of the parent's variables the child inherits before the additions
+  /// (default EnvInherit::all(); see env.hpp).
+  SpawnOptions& inherit_env(EnvInherit i) {
+    inherit_ = std::move(i);
+    return *this;
+  }
   /// Working directory of the child (empty: the parent's).
   SpawnOptions& cwd(std::string dir) {
     cwd_ = std::move(dir);
@@ -125,6 +131,7 @@ class SpawnOptions {
   Stdio stderr_mode() const noexcept { return stderr_; }
   const EnvMap& addl_env() const noexcept { return addl_env_; }
   const EnvPolicy& env_policy() const noexcept { return policy_; }
+  const EnvInherit& inherit_env() const noexcept { return inherit_; }
   const std::string& cwd() const noexcept { return cwd_; }
   bool new_process_group() const noexcept { return new_group_; }
   const std::vector<int>& keep_fds() const noexcept { return keep_fds_; }
@@ -136,6 +143,7 @@ class SpawnOptions {
   Stdio stderr_ = Stdio::inherit;
   EnvMap addl_env_;
   EnvPolicy policy_ = EnvPolicy::deny_dangerous();
+  EnvInherit inherit_ = EnvInherit::all();
   std::string cwd_;
   bool new_group_ = false;
   std::vector<int> keep_fds_;

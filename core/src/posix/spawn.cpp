@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cerrno>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,11 +69,12 @@ void validate_keep_fds(const std::vector<int>& fds) {
   }
 }
 
-/// The child's environment. Without additions the parent's environ is used
-/// as it is (as posix_spawn does); glibc never frees strings it put there.
-std::vector<std::string> child_environment(const SpawnOptions& o) {
-  if (o.addl_env().empty()) return {};
-  return build_child_environment(current_environment(), o.addl_env(), o.env_policy());
+/// The child's environment, or nullopt when the parent's environ is used as
+/// it is (inherit all, no additions, every entry well formed: the fast path,
+/// as posix_spawn does; glibc never frees strings it put there).
+std::optional<std::vector<std::string>> child_environment(const SpawnOptions& o) {
+  if (environ_passes_as_is(o.inherit_env(), o.addl_env())) return std::nullopt;
+  return build_child_environment(o.inherit_env(), o.addl_env(), o.env_policy());
 }
 
 /// PATH as the child will see it: an addition wins over the parent's.
@@ -232,17 +234,17 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   validate_argv(argv);
   if (has_nul(options.cwd())) throw InvalidArgument("cwd holds a NUL byte");
   validate_keep_fds(options.keep_fds());
-  std::vector<std::string> env_strings = child_environment(options);
+  std::optional<std::vector<std::string>> env_strings = child_environment(options);
   std::vector<std::string> candidates = exec_candidates(argv[0], options);
   const std::string& program = argv[0];
 
   std::vector<char*> argv_c = c_array(argv);
   std::vector<char*> env_c;
-  if (options.addl_env().empty()) {
+  if (!env_strings) {
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) env_c.push_back(*e);
     env_c.push_back(nullptr);
   } else {
-    env_c = c_array(env_strings);
+    env_c = c_array(*env_strings);
   }
   std::vector<const char*> paths_c;
   paths_c.reserve(candidates.size() + 1);
