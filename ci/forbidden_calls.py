@@ -48,10 +48,12 @@ RULES = [
 
 # kill() is allowed where the pid cannot be stale or unvalidated (F07, F12):
 #   process.cpp - pids of unreaped children owned by a Process handle;
+#   child_ref.cpp - the same handle's child, when pidfd_send_signal is refused;
+#   sys.hpp     - the seam's wrapper itself (every caller is matched here too);
 #   spawn.cpp   - the unreaped child create_process() has just made;
 #   pid.cpp     - only in kill_process(), after validate_pid(pid).
 KILL = re.compile(r"::kill\s*\(")
-KILL_ALLOWED = {"process.cpp", "spawn.cpp"}
+KILL_ALLOWED = {"process.cpp", "child_ref.cpp", "sys.hpp", "spawn.cpp"}
 
 # process_input reaches exactly one place: the I/O loop's request (F13, F09).
 INPUT_ALLOWED = ("execute.cpp", "req.input = options.process_input();")

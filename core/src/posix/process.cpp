@@ -174,10 +174,11 @@ KillOutcome signal_checked(ProcessState& s, int signal, bool group) {
   throw e;
 }
 
-/// SIGTERM, grace, SIGKILL; never throws. Sets *kill_errno when a signal
+/// SIGTERM, grace, SIGKILL. Throws only what reaping throws (IoError,
+/// StatusLostError); a signal that cannot be delivered is not thrown: *kill_errno when a signal
 /// could not be delivered (EPERM). Returns the status if the child exited.
 std::optional<ExitStatus> terminate_impl(ProcessState& s, std::chrono::milliseconds grace,
-                                         int* kill_errno) noexcept {
+                                         int* kill_errno) {
   *kill_errno = 0;
   if (!s.child || !s.status.running()) return s.status;
   if (deliver(s, SIGTERM, s.own_group) != 0 && errno != ESRCH) *kill_errno = errno;
@@ -191,14 +192,8 @@ std::optional<ExitStatus> terminate_impl(ProcessState& s, std::chrono::milliseco
   // SIGKILL is delivered at once unless refused: a short bound suffices.
   const Deadline bound = deadline_after(*kill_errno != 0 ? std::chrono::milliseconds(0)
                                                          : std::chrono::milliseconds(1000));
-  try {
-    if (!s.child.await_exit(bound)) return std::nullopt;
-    if (auto st = reap_now(s)) return st;
-  } catch (const Error& e) {
-    detail::log(LogLevel::error, e.what());
-    return s.status.running() ? std::nullopt : std::optional<ExitStatus>(s.status);
-  }
-  return std::nullopt;
+  if (!s.child.await_exit(bound)) return std::nullopt;
+  return reap_now(s);  // throws IoError when waitid fails; the child stays owned
 }
 
 }  // namespace
@@ -366,7 +361,15 @@ void ProcessAccess::kill_leftover_group(Process& p) noexcept {
 std::optional<ExitStatus> ProcessAccess::terminate_bounded(
     Process& p, std::chrono::milliseconds grace) noexcept {
   int kill_errno = 0;
-  auto st = terminate_impl(*p.state_, grace, &kill_errno);
+  std::optional<ExitStatus> st;
+  try {
+    st = terminate_impl(*p.state_, grace, &kill_errno);
+  } catch (const Error& e) {
+    // Could not reap (an injected waitid failure, or the status is lost):
+    // the handle still owns the child; its destructor reaps it, bounded.
+    detail::log(LogLevel::error, e.what());
+    return p.state_->status.running() ? std::nullopt : std::optional<ExitStatus>(p.state_->status);
+  }
   if (kill_errno != 0) {
     const KillError e(p.state_->own_group ? -p.pid() : p.pid(), SIGTERM, kill_errno);
     detail::log(LogLevel::error, e.what());
