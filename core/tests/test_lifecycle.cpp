@@ -110,8 +110,8 @@ TEST_F(Lifecycle, OutputLimitLeavesNothingBehind) {
 }
 
 TEST_F(Lifecycle, ReadErrorMidIoInExecute) {
-  // Read 1 is the spawn's report pipe (EOF = exec succeeded); read 2 is the
-  // first read of the child's output.
+  // Read 2 is a read of the child's output: the second one (in the TSan
+  // build, whose spawn reads its report pipe first, the first one).
   inject_fault(Call::read, 2, EIO);
   try {
     (void)safeexec::execute(child_cmd({"spew", "100000", "100000"}), bounded());

@@ -364,7 +364,7 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   plan.new_process_group = options.new_process_group();
   plan.reset_ignored_signals = options.reset_ignored_signals();
   plan.use_close_range = features.close_range_cloexec;
-  plan.fd_limit = features.close_range_cloexec ? 0U : descriptor_limit();
+  plan.fd_limit = descriptor_limit();  // one getrlimit: cheap, and close_range may still fail
   plan.report = detail::ChildReport{0, 0, 0};
 
   // 3. Block every signal around clone(): a handler must not run in the child
