@@ -74,7 +74,7 @@ std::optional<SpawnStage> run_with_path(const std::string& name, const std::stri
 TEST_F(PathLookup, EmptyEntryNeverRunsAProgramFromTheWorkingDirectory) {
   const PlantedDir planted;
   for (const std::string& path : {std::string(":/usr/bin"), std::string("/usr/bin:"),
-                                 std::string("/usr/bin::/bin"), std::string("")}) {
+                                  std::string("/usr/bin::/bin"), std::string("")}) {
     SCOPED_TRACE("PATH='" + path + "'");
     EXPECT_EQ(run_with_path(kName, path, planted.path()), SpawnStage::path_lookup);
   }
@@ -83,7 +83,7 @@ TEST_F(PathLookup, EmptyEntryNeverRunsAProgramFromTheWorkingDirectory) {
 TEST_F(PathLookup, RelativeEntryIsRefusedToo) {
   const PlantedDir planted;
   for (const std::string& path : {std::string("bin"), std::string("./bin:/usr/bin"),
-                                 std::string("/usr/bin:."), std::string("../")}) {
+                                  std::string("/usr/bin:."), std::string("../")}) {
     SCOPED_TRACE("PATH='" + path + "'");
     const std::string cwd = path == "../" ? planted.path() + "/bin" : planted.path();
     EXPECT_EQ(run_with_path(kName, path, cwd), SpawnStage::path_lookup);
