@@ -82,7 +82,8 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
       .inherit_env(options.inherit_env())
       .cwd(options.cwd())
       .destroy_wait(std::min(options.kill_grace(), std::chrono::milliseconds(60000)) +
-                    std::chrono::milliseconds(1000));
+                    std::chrono::milliseconds(1000))
+      .reset_ignored_signals(options.reset_ignored_signals());
   Process child = create_process(std::move(argv), spawn);
 
   const std::optional<Deadline> deadline =
