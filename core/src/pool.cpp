@@ -128,17 +128,18 @@ class WorkerPool {
 
   /// At exit: no job starts any more; queued ones fail typed.
   void stop() noexcept {
-    std::deque<PoolJob> dropped;
+    std::deque<PoolJob> nested;
+    std::deque<PoolJob> outer;
     {
       const std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) return;
       stopping_ = true;
-      dropped.swap(nested_);
-      for (PoolJob& j : jobs_) dropped.push_back(std::move(j));
-      jobs_.clear();
+      nested.swap(nested_);
+      outer.swap(jobs_);
     }
     wake_.notify_all();
-    for (PoolJob& j : dropped) refuse_job(j);
+    for (PoolJob& j : nested) refuse_job(j);
+    for (PoolJob& j : outer) refuse_job(j);
   }
 
   std::size_t size() const {
@@ -146,6 +147,9 @@ class WorkerPool {
     return started_;
   }
   std::size_t target() const noexcept { return target_; }
+
+  /// Pools abandoned by fork() in this process's ancestry, newest first.
+  WorkerPool* abandoned_before = nullptr;
 
  private:
   int start_worker_locked() {
@@ -206,6 +210,9 @@ class WorkerPool {
 // handlers hold across fork() so that the child never sees it half-made.
 std::mutex g_create_mutex;
 std::atomic<WorkerPool*> g_pool{nullptr};
+// Abandoned pools stay reachable, so a leak checker (LeakSanitizer at a
+// forked child's exit) sees them as the deliberate leak they are.
+WorkerPool* g_abandoned = nullptr;
 bool g_atfork_registered = false;  // under g_create_mutex; inherited by children
 
 void stop_at_exit() noexcept {
@@ -220,7 +227,10 @@ void after_fork_in_parent() noexcept {
 }
 void after_fork_in_child() noexcept {
   // Abandoned, never destroyed: the parent's workers are not in this process.
-  g_pool.store(nullptr, std::memory_order_relaxed);
+  if (WorkerPool* p = g_pool.exchange(nullptr, std::memory_order_relaxed)) {
+    p->abandoned_before = g_abandoned;
+    g_abandoned = p;
+  }
   t_on_pool_thread = false;  // a worker that forked is a plain thread here
   g_create_mutex.unlock();
 }

@@ -130,6 +130,42 @@ TEST_F(LogReentrancy, NestedErrorLineGoesToTheDefaultSink) {
   EXPECT_NE(err.find("safeexec error: command failed"), std::string::npos) << err;
 }
 
+TEST_F(LogReentrancy, SetLogSinkWaitsForCallsOnOtherThreads) {
+  // A sink often refers to an object its owner destroys right after
+  // replacing it: set_log_sink must not return while another thread is
+  // still inside the old sink.
+  const DefaultLogAfterwards restore;
+  struct Shared {
+    std::promise<void> entered;
+    std::promise<void> release;
+    std::atomic<bool> left{false};
+  };
+  auto shared = std::make_shared<Shared>();
+  auto release = shared->release.get_future().share();
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  (void)safeexec::set_log_sink([shared, release, once](LogLevel, std::string_view) {
+    if (once->exchange(true)) return;
+    shared->entered.set_value();
+    (void)release.wait_for(20s);
+    shared->left = true;
+  });
+  auto logging = std::async(std::launch::async, [] {
+    (void)safeexec::execute(child_cmd({"argv", "x"}), bounded());
+  });
+  ASSERT_EQ(shared->entered.get_future().wait_for(20s), std::future_status::ready);
+  auto replacing = std::async(std::launch::async, [shared] {
+    (void)safeexec::set_log_sink({});
+    return shared->left.load();  // must already be true
+  });
+  // Still inside the old sink: set_log_sink has not returned.
+  EXPECT_EQ(replacing.wait_for(300ms), std::future_status::timeout);
+  shared->release.set_value();
+  ASSERT_EQ(replacing.wait_for(20s), std::future_status::ready);
+  EXPECT_TRUE(replacing.get()) << "set_log_sink returned while the old sink was running";
+  ASSERT_EQ(logging.wait_for(20s), std::future_status::ready);
+  logging.get();
+}
+
 TEST_F(LogReentrancy, DefaultSinkFormatsNothingBelowWarning) {
   const DefaultLogAfterwards restore;
   (void)safeexec::set_log_sink({});

@@ -148,6 +148,33 @@ TEST_F(PoolStart, RunsWithTheWorkersThatStarted) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe(status);
 }
 
+TEST_F(PoolStart, AShortPoolAddsAWorkerWhenTheLimitIsLifted) {
+  const int status = run_forked(
+      [] {
+        // Only the second creation fails: the pool starts with one worker.
+        safeexec::testing::inject_fault(safeexec::testing::Call::thread_create, 2, EAGAIN, 1);
+        if (safeexec::blocking_pool_size() != 1) return 1;
+        // Hold that worker; a job queued now finds every worker busy, so the
+        // pool tries again to start one (the fault is spent) and runs it there.
+        auto release = std::make_shared<std::promise<void>>();
+        auto entered = std::make_shared<std::promise<void>>();
+        auto held = safeexec::run_blocking([entered, gate = release->get_future().share()] {
+          entered->set_value();
+          return gate.wait_for(20s);
+        });
+        if (entered->get_future().wait_for(10s) != std::future_status::ready) return 7;
+        auto second = safeexec::run_blocking([] { return 8; });
+        if (second.wait_for(10s) != std::future_status::ready) return 2;
+        if (second.get() != 8) return 3;
+        if (safeexec::blocking_pool_size() != 2) return 4;
+        release->set_value();
+        if (held.wait_for(10s) != std::future_status::ready) return 5;
+        return held.get() == std::future_status::ready ? 0 : 6;
+      },
+      30s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe(status);
+}
+
 TEST_F(PoolStart, NoWorkerFailsTypedAndTheNextCallRetries) {
   const int status = run_forked(
       [] {
