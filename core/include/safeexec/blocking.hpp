@@ -1,7 +1,8 @@
 // safeexec/blocking.hpp - avoid_blocking_call(): blocking work off the caller's thread.
 //
 // The contract (F03): `f` runs on one of a bounded set of worker threads
-// (hardware_concurrency(), at least 2, at most 16), or inline when the caller
+// (hardware_concurrency(), at least 2, at most 16; fewer only when the system
+// refuses threads, see start-up below), or inline when the caller
 // is already such a worker. `f` must therefore be safe to run on another
 // thread than the caller's - the library cannot check that for you;
 // safeexec's own execute() is. An exception thrown by `f` reaches the caller
@@ -19,9 +20,10 @@
 //
 // Start-up: the pool starts on first use with as many workers as the system
 // lets it create, up to the size above. If only some start (RLIMIT_NPROC, a
-// cgroup's pids.max), it runs with those (logged once at warning level); if
-// none starts, the call throws SystemError (errno EAGAIN, usually) and the
-// next call tries again.
+// cgroup's pids.max), it runs with those (logged once at warning level) and
+// tries to add one, at most once a second, when a job arrives while every
+// worker is busy. If none starts, the call throws SystemError (errno EAGAIN,
+// usually) and the next call tries again.
 //
 // fork(): a child of a process whose pool has started gets a fresh pool of
 // its own, started on first use. The parent's pool is abandoned in the child,
