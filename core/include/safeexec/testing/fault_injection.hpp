@@ -19,8 +19,9 @@ enum class Call {
   waitid,
   close_range,
   open,
-  signal,  ///< pidfd_send_signal and kill() on a child or its group
-  count_   ///< not a call
+  signal,         ///< pidfd_send_signal and kill() on a child or its group
+  thread_create,  ///< starting a worker thread of the pool
+  count_          ///< not a call
 };
 
 /// Makes call number `nth` (1 = the next one) of `call` fail with `error`,
