@@ -1,6 +1,7 @@
 // text.cpp - how commands and output appear in messages and logs (F13;
 // hardening issue items 15 and 16). See text_internal.hpp for the promises.
 #include <algorithm>
+#include <array>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,9 +13,17 @@ namespace safeexec {
 namespace {
 
 constexpr std::string_view kMask = "***";
-// Python's shlex: bytes that never need quoting in a shell word.
-constexpr std::string_view kBareChars =
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-";
+
+// Python's shlex: bytes that never need quoting in a shell word. A table,
+// since every byte of every logged argument is looked up.
+constexpr std::array<bool, 256> kBare = [] {
+  std::array<bool, 256> t{};
+  for (const char c : std::string_view(
+           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")) {
+    t[static_cast<unsigned char>(c)] = true;
+  }
+  return t;
+}();
 
 struct Range {
   std::size_t begin;
@@ -136,7 +145,7 @@ std::string quote_word(std::string_view arg) {
   bool plain = true;  // no control byte, nothing outside ASCII
   for (const char ch : arg) {
     const auto c = static_cast<unsigned char>(ch);
-    if (kBareChars.find(ch) == std::string_view::npos) bare = false;
+    if (!kBare[c]) bare = false;
     if (c < 0x20 || c >= 0x7f) plain = false;
   }
   if (bare) return std::string(arg);
