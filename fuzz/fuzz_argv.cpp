@@ -99,6 +99,7 @@ void check_describe_argv(const std::vector<std::string>& argv, const std::string
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   safeexec_fuzz::locate_test_child(*argc > 0 ? (*argv)[0] : nullptr);
+  safeexec_fuzz::locate_light_child(*argc > 0 ? (*argv)[0] : nullptr);
   // Spawn failures (E2BIG) are logged; keep them off the fuzzer's output.
   safeexec_fuzz::LogCapture::install();
   const long page = ::sysconf(_SC_PAGESIZE);
@@ -138,8 +139,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<std::string> argv;
   if (shape != 13) {
     argv.push_back(shape == 14   ? std::string()
-                   : shape == 15 ? safeexec_fuzz::test_child() + std::string("\0x", 2)
-                                 : safeexec_fuzz::test_child());
+                   : shape == 15 ? safeexec_fuzz::light_child() + std::string("\0x", 2)
+                                 : safeexec_fuzz::light_child());
     argv.push_back("argv");
     argv.insert(argv.end(), args.begin(), args.end());
   }

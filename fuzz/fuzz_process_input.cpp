@@ -83,7 +83,7 @@ struct Plan {
 
 Plan plan_for(const Case& c, const std::string& input) {
   Plan p;
-  p.argv = {safeexec_fuzz::test_child()};
+  p.argv = {safeexec_fuzz::light_child()};
   p.options.process_input(input)
       .return_stderr(c.return_stderr)
       .log_fail_as_error(c.log_fail_as_error)
@@ -276,6 +276,7 @@ void check_outcome(const Run& r, const Case& c, const Plan& p, const std::string
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   safeexec_fuzz::locate_test_child(*argc > 0 ? (*argv)[0] : nullptr);
+  safeexec_fuzz::locate_light_child(*argc > 0 ? (*argv)[0] : nullptr);
   safeexec_fuzz::LogCapture::install();
   return 0;
 }

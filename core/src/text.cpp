@@ -61,8 +61,31 @@ void append_escaped_byte(std::string& out, char ch) {
   out.push_back(kHex[c & 0xf]);
 }
 
+// Bytes that stand for themselves in an excerpt and inside $'...'.
+constexpr std::array<bool, 256> kVerbatim = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x7f; ++c) t[static_cast<std::size_t>(c)] = c != '\\' && c != '\'';
+  return t;
+}();
+
+/// `data` escaped; runs of verbatim bytes are appended whole (a logged
+/// argument can be 128 KiB, and byte-wise appends were most of the time
+/// execute() spent on one).
+template <class Special>
+void append_escaped_runs(std::string& out, std::string_view data, Special special) {
+  std::size_t i = 0;
+  while (i < data.size()) {
+    std::size_t j = i;
+    while (j < data.size() && kVerbatim[static_cast<unsigned char>(data[j])]) ++j;
+    out.append(data.data() + i, j - i);
+    if (j == data.size()) break;
+    special(out, data[j]);
+    i = j + 1;
+  }
+}
+
 void append_escaped(std::string& out, std::string_view data) {
-  for (const char ch : data) append_escaped_byte(out, ch);
+  append_escaped_runs(out, data, append_escaped_byte);
 }
 
 /// Every occurrence of `needle` in `hay`, overlapping ones included, added to
@@ -150,28 +173,29 @@ std::string quote_word(std::string_view arg) {
   }
   if (bare) return std::string(arg);
   std::string out;
+  out.reserve(arg.size() + 3);
   if (plain) {
     // Inside '...' nothing is special but the quote itself, which closes the
     // quoting, is written as a double-quoted ', and reopens it.
     out.push_back('\'');
-    for (const char ch : arg) {
-      if (ch == '\'') {
-        out += "'\"'\"'";
-      } else {
-        out.push_back(ch);
-      }
+    std::size_t at = 0;
+    for (std::size_t q = arg.find('\''); q != std::string_view::npos; q = arg.find('\'', at)) {
+      out.append(arg.substr(at, q - at));
+      out += "'\"'\"'";
+      at = q + 1;
     }
+    out.append(arg.substr(at));
     out.push_back('\'');
     return out;
   }
   out += "$'";
-  for (const char ch : arg) {
+  append_escaped_runs(out, arg, [](std::string& o, char ch) {
     if (ch == '\'') {
-      out += "\\'";
+      o += "\\'";
     } else {
-      append_escaped_byte(out, ch);
+      append_escaped_byte(o, ch);
     }
-  }
+  });
   out.push_back('\'');
   return out;
 }
@@ -202,10 +226,15 @@ std::string describe_argv(const std::vector<std::string>& argv,
   std::string out;
   for (std::size_t i = 0; i < argv.size(); ++i) {
     const std::string& arg = argv[i];
-    std::string masked;
-    write_masked(masked, arg, arg.size(), masks_in(arg, arg.size(), secrets, {}),
-                 [](std::string& o, std::string_view piece) { o += piece; });
     if (i != 0) out.push_back(' ');
+    const std::vector<Range> ranges = masks_in(arg, arg.size(), secrets, {});
+    if (ranges.empty()) {
+      out += detail::quote_word(arg);
+      continue;
+    }
+    std::string masked;
+    write_masked(masked, arg, arg.size(), ranges,
+                 [](std::string& o, std::string_view piece) { o += piece; });
     out += detail::quote_word(masked);
   }
   return out;
