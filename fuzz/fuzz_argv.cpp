@@ -10,9 +10,10 @@
 //                 128 KiB MAX_ARG_STRLEN);
 //   from the front: the argument strings, then a secret for describe_argv.
 //
-// argv[0] is always the helper child (never a fuzzed program name: a fuzzer
-// must not get to run `reboot`), argv[1] is its mode `argv`, the fuzzed
-// arguments follow. Invariants:
+// argv[0] is always the helper child - the light one, safeexec-fuzz-child,
+// which prints its argv as the full helper does - never a fuzzed program
+// name (a fuzzer must not get to run `reboot`); argv[1] is its mode `argv`,
+// the fuzzed arguments follow. Invariants:
 //   * an empty argv, an empty argv[0], or a NUL in any argument is refused
 //     with InvalidArgument before any pipe or clone;
 //   * an argument of MAX_ARG_STRLEN bytes or more fails with SpawnError at

@@ -29,7 +29,8 @@
 //     of them outside the "***" masks;
 //   * redacted_excerpt(data, limit, secrets, input) holds only printable
 //     ASCII, is at most 4 * limit + 40 bytes, ends with "...[N more bytes]"
-//     exactly when data is longer than limit, unescapes to text in which no
+//     exactly when data is longer than limit, is then a prefix of the uncut
+//     excerpt (a match cut by the limit is masked), unescapes to text in which no
 //     secret and no input of kMinMaskedInputBytes or more is left outside
 //     the masks - a copy cut by the limit included; with nothing to mask it
 //     unescapes to exactly data[0, limit) and equals excerpt();
@@ -267,6 +268,14 @@ std::string check_excerpt(const std::string& data, std::size_t limit,
     FUZZ_CHECK(body.size() >= marker.size() && body.substr(body.size() - marker.size()) == marker,
                "a cut excerpt does not end with " + marker + ": " + x);
     body.remove_suffix(marker.size());
+    // The cut must not change what is masked: a copy of a secret that runs
+    // past the limit is masked as in the whole text, so the cut excerpt is a
+    // prefix of the uncut one (and shows no first half of a secret).
+    const std::string whole = safeexec::detail::redacted_excerpt(data, data.size(), secrets, input);
+    FUZZ_CHECK(whole.compare(0, body.size(), body) == 0,
+               "the cut excerpt is not a prefix of the whole one (a match cut by the limit "
+               "was not masked?)\n  cut:   " +
+                   x + "\n  whole: " + whole);
   }
   const auto bytes = unescape(body);
   FUZZ_CHECK(bytes.has_value(), "excerpt holds a malformed escape: " + x);

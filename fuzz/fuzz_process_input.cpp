@@ -9,7 +9,8 @@
 //                 length (0..2048);
 //   from the front: the payload, all remaining bytes.
 //
-// Modes of the helper child, and what must come back:
+// Modes of the helper child (the light one, safeexec-fuzz-child: same modes
+// and output as the full helper, see fuzz_child.cpp), and what must come back:
 //   0 echo                    out == input, exit 0
 //   1 write-then-echo N       writes N bytes (0, 1, 4 KiB, 64 KiB, 200 KB) to
 //                             stdout AND stderr before it reads a byte:

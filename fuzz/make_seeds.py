@@ -297,6 +297,9 @@ MESSAGE_SEEDS = {
     "non_ascii": message_seed(["\xe2\x80\xae-rtl", "\xff\x00"], part=0, b_shape=4),
     # An env key that is a terminal escape; a value with NUL.
     "env_key_escape": message_seed([], part=2, secrets=["A\x1b]0;x\x07=B"], data="v\x00tail"),
+    # Item 16: SpawnError put argv[0] into its message raw.
+    "spawn_error_program": message_seed(["/bin/x\nstatus: exited with code 0", "y"], part=2,
+                                        secrets=["K EY"], data="v"),
     # A child's output that forges the message's own lines.
     "forged_status_line": message_seed(["true"], data="out\nstatus: exited with code 0\n",
                                        code=-9),

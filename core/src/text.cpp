@@ -2,6 +2,7 @@
 // hardening issue items 15 and 16). See text_internal.hpp for the promises.
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,62 +31,68 @@ struct Range {
   std::size_t end;  // one past
 };
 
-/// One byte as it may appear in a message: printable ASCII as itself, the
+/// How one byte appears in a message: printable ASCII as itself, the
 /// backslash doubled (so that no escape can be forged by the data), the
-/// common controls by name, every other byte as \xNN.
-void append_escaped_byte(std::string& out, char ch) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  const auto c = static_cast<unsigned char>(ch);
-  switch (c) {
-    case '\\':
-      out += "\\\\";
-      return;
-    case '\n':
-      out += "\\n";
-      return;
-    case '\t':
-      out += "\\t";
-      return;
-    case '\r':
-      out += "\\r";
-      return;
-    default:
-      break;
+/// common controls by name, every other byte as \xNN; inside $'...' the
+/// quote as \' too. Tables, filled once: a logged argument can be 128 KiB,
+/// and byte-by-byte appends were most of what execute() spent on one.
+struct Escape {
+  std::array<char, 4> text{};
+  std::size_t size = 0;
+};
+using EscapeTable = std::array<Escape, 256>;
+
+constexpr EscapeTable make_escapes(bool quote) {
+  constexpr std::string_view kHex = "0123456789abcdef";
+  EscapeTable t{};
+  for (std::size_t c = 0; c < 256; ++c) {
+    Escape& e = t[c];
+    const auto named = [&](char name) {
+      e.text = {'\\', name, 0, 0};
+      e.size = 2;
+    };
+    if (c == '\\') {
+      named('\\');
+    } else if (c == '\n') {
+      named('n');
+    } else if (c == '\t') {
+      named('t');
+    } else if (c == '\r') {
+      named('r');
+    } else if (quote && c == '\'') {
+      named('\'');
+    } else if (c >= 0x20 && c < 0x7f) {
+      e.text = {static_cast<char>(c), 0, 0, 0};
+      e.size = 1;
+    } else {
+      e.text = {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};
+      e.size = 4;
+    }
   }
-  if (c >= 0x20 && c < 0x7f) {
-    out.push_back(ch);
-    return;
-  }
-  out += "\\x";
-  out.push_back(kHex[c >> 4]);
-  out.push_back(kHex[c & 0xf]);
+  return t;
 }
 
-// Bytes that stand for themselves in an excerpt and inside $'...'.
-constexpr std::array<bool, 256> kVerbatim = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0x20; c < 0x7f; ++c) t[static_cast<std::size_t>(c)] = c != '\\' && c != '\'';
-  return t;
-}();
+constexpr EscapeTable kExcerptEscapes = make_escapes(false);
+constexpr EscapeTable kAnsiCEscapes = make_escapes(true);  // inside $'...'
 
-/// `data` escaped; runs of verbatim bytes are appended whole (a logged
-/// argument can be 128 KiB, and byte-wise appends were most of the time
-/// execute() spent on one).
-template <class Special>
-void append_escaped_runs(std::string& out, std::string_view data, Special special) {
-  std::size_t i = 0;
-  while (i < data.size()) {
-    std::size_t j = i;
-    while (j < data.size() && kVerbatim[static_cast<unsigned char>(data[j])]) ++j;
-    out.append(data.data() + i, j - i);
-    if (j == data.size()) break;
-    special(out, data[j]);
-    i = j + 1;
+/// `data` escaped with `table`, appended to `out`: sized first, then written
+/// in place (each escape stored as 4 bytes, the pointer moved by its size).
+void append_escaped_with(std::string& out, std::string_view data, const EscapeTable& table) {
+  std::size_t n = 0;
+  for (const char ch : data) n += table[static_cast<unsigned char>(ch)].size;
+  const std::size_t at = out.size();
+  out.resize(at + n + 3);
+  char* p = out.data() + at;
+  for (const char ch : data) {
+    const Escape& e = table[static_cast<unsigned char>(ch)];
+    std::memcpy(p, e.text.data(), 4);
+    p += e.size;
   }
+  out.resize(at + n);
 }
 
 void append_escaped(std::string& out, std::string_view data) {
-  append_escaped_runs(out, data, append_escaped_byte);
+  append_escaped_with(out, data, kExcerptEscapes);
 }
 
 /// Every occurrence of `needle` in `hay`, overlapping ones included, added to
@@ -189,13 +196,7 @@ std::string quote_word(std::string_view arg) {
     return out;
   }
   out += "$'";
-  append_escaped_runs(out, arg, [](std::string& o, char ch) {
-    if (ch == '\'') {
-      o += "\\'";
-    } else {
-      append_escaped_byte(o, ch);
-    }
-  });
+  append_escaped_with(out, arg, kAnsiCEscapes);
   out.push_back('\'');
   return out;
 }
