@@ -6,6 +6,7 @@
 #include "log_internal.hpp"
 #include "safeexec/env.hpp"
 #include "safeexec/errors.hpp"
+#include "text_internal.hpp"  // keys in messages are quoted and escaped (item 16)
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
 
@@ -154,17 +155,18 @@ void validate_env_key(std::string_view key) {
   }
   if (key.find('=') != std::string_view::npos) {
     // "A=B" as a key would silently define another variable in the child.
-    throw InvalidArgument("environment key '" + std::string(key) + "' holds '='");
+    throw InvalidArgument("environment key " + detail::quote_word(key) + " holds '='");
   }
   if (!is_valid_env_key(key)) {
-    throw InvalidArgument("environment key '" + std::string(key) +
-                          "' does not match [A-Za-z_][A-Za-z0-9_]*");
+    throw InvalidArgument("environment key " + detail::quote_word(key) +
+                          " does not match [A-Za-z_][A-Za-z0-9_]*");
   }
 }
 
 void validate_env_value(std::string_view key, std::string_view value) {
   if (value.find('\0') != std::string_view::npos) {
-    throw InvalidArgument("value of environment key '" + std::string(key) + "' holds a NUL byte");
+    throw InvalidArgument("value of environment key " + detail::quote_word(key) +
+                          " holds a NUL byte");
   }
 }
 
@@ -248,7 +250,7 @@ void validate_env_additions(const EnvMap& additions, const EnvPolicy& policy) {
     validate_env_key(key);
     validate_env_value(key, value);
     if (!policy.permits(key)) {
-      throw InvalidArgument("environment key '" + key + "' is refused by the " +
+      throw InvalidArgument("environment key " + detail::quote_word(key) + " is refused by the " +
                             (policy.is_allowlist()
                                  ? std::string("allowlist policy (not listed)")
                                  : std::string("default policy (it can change how the child is "

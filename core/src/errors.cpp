@@ -4,6 +4,7 @@
 #include <string>
 
 #include "safeexec/errors.hpp"
+#include "text_internal.hpp"
 
 namespace safeexec {
 namespace {
@@ -62,7 +63,9 @@ SystemError::SystemError(const std::string& what, int error_code)
     : Error(what + ": " + describe_errno(error_code)), error_code_(error_code) {}
 
 SpawnError::SpawnError(SpawnStage stage, int error_code, const std::string& program)
-    : SystemError("cannot start '" + program + "': " + to_string(stage) + " failed" +
+    // argv[0] is the caller's: quoted and escaped like describe_argv (item 16).
+    : SystemError("cannot start " + detail::quote_word(program) + ": " + to_string(stage) +
+                      " failed" +
                       (stage == SpawnStage::path_lookup
                            ? " (found through an empty or relative PATH entry, i.e. in the "
                              "working directory: refused; name it with a '/' to run it)"

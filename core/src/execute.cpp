@@ -9,6 +9,7 @@
 #include "safeexec/errors.hpp"
 #include "safeexec/execute.hpp"
 #include "safeexec/process.hpp"
+#include "text_internal.hpp"
 
 namespace safeexec {
 namespace {
@@ -17,13 +18,6 @@ bool accepted(const ExitStatus& st, const ExecuteOptions& o) {
   if (!o.check_exit_code()) return true;
   if (st.kind() != ExitStatus::Kind::exited) return false;
   return st.exit_code() == 0 || o.extra_ok_codes().count(st.exit_code()) != 0;
-}
-
-// Never process_input: the message is logged and shown to users (F13).
-std::string failure_message(const std::string& cmd, const ExitStatus& st, const Output& out,
-                            std::size_t limit) {
-  return "command failed: " + cmd + "\nstatus: " + st.str() +
-         "\nstdout: " + excerpt(out.out, limit) + "\nstderr: " + excerpt(out.err, limit);
 }
 
 }  // namespace
@@ -131,10 +125,15 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
   }
 
   if (!accepted(st, options)) {
-    const std::string msg = failure_message(cmd, st, output, options.excerpt_bytes());
+    // Secrets and process_input (echoed by the child) are masked in the
+    // excerpts; the message is logged and shown to users (F13, item 15).
+    std::string out_x = detail::redacted_excerpt(output.out, options.excerpt_bytes(),
+                                                 options.secrets(), options.process_input());
+    std::string err_x = detail::redacted_excerpt(output.err, options.excerpt_bytes(),
+                                                 options.secrets(), options.process_input());
+    const std::string msg = detail::failure_message(cmd, st, out_x, err_x);
     detail::log(options.log_fail_as_error() ? LogLevel::error : LogLevel::debug, msg);
-    throw ProcessExecutionError(msg, st, excerpt(output.out, options.excerpt_bytes()),
-                                excerpt(output.err, options.excerpt_bytes()));
+    throw ProcessExecutionError(msg, st, std::move(out_x), std::move(err_x));
   }
 
   ExecuteResult result;

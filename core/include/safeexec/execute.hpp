@@ -10,7 +10,9 @@
 // in one poll loop (no deadlock on full pipes, F09/F14), reaps the child and
 // closes every descriptor on every path (F05). On a non-accepted exit it
 // throws ProcessExecutionError whose message holds the masked argv, the exit
-// status and bounded excerpts of stdout/stderr - never process_input (F13).
+// status and bounded excerpts of stdout/stderr - never process_input (F13):
+// an echo of it in the child's output is masked as "***" in the excerpts
+// (see excerpt() for what is recognised), as are the secrets.
 // On timeout, or when a stream passes max_output_bytes, it sends SIGTERM to the
 // process group, waits kill_grace, sends SIGKILL, reaps, and throws
 // TimeoutError / OutputLimitError: it returns within timeout + kill_grace.
@@ -118,7 +120,10 @@ class ExecuteOptions {
     cwd_ = std::move(dir);
     return *this;
   }
-  /// Strings masked as "***" wherever they appear in argv in messages and logs.
+  /// Strings masked as "***" wherever they appear in argv and in the
+  /// stdout/stderr excerpts, in messages and logs. Every occurrence of every
+  /// secret is found first and overlapping or nested ones are masked as one
+  /// range, so {"pass", "password123"} leaves nothing of either.
   ExecuteOptions& secrets(std::vector<std::string> s) {
     secrets_ = std::move(s);
     return *this;
@@ -199,13 +204,28 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
 std::future<ExecuteResult> execute_async(std::vector<std::string> argv,
                                          ExecuteOptions options = {});
 
-/// argv joined for messages: each `secrets` occurrence masked as "***",
-/// non-printable bytes escaped. Public so that callers log commands the same way.
+/// argv joined for messages and logs, one shell word per argument as
+/// Python's shlex.join writes them: bare when made only of
+/// [A-Za-z0-9_@%+=:,./-], else '...' (a ' inside as '"'"'), else - when the
+/// argument holds a control byte or a byte >= 0x80 - $'...' with \\, \',
+/// \n, \t, \r and \xNN. So the text holds no raw control byte (no forged
+/// log line, no terminal escape) and two different argv never give the same
+/// text (`{"a' 'b"}` is `'a'"'"' '"'"'b'`, `{"a", "b"}` is `a b`). Before
+/// quoting, every occurrence of every non-empty `secrets` entry is masked as
+/// "***" (overlapping and nested ones as one range). Public so that callers
+/// log commands the same way.
 std::string describe_argv(const std::vector<std::string>& argv,
                           const std::vector<std::string>& secrets = {});
 
-/// At most `limit` bytes of `data` for a message, non-printable bytes escaped
-/// as \xNN, with "...[N more bytes]" when cut.
+/// At most `limit` bytes of `data` for a message: a backslash as \\, newline,
+/// tab and CR as \n, \t, \r, any other control byte or byte >= 0x80 as
+/// \xNN, with "...[N more bytes]" when cut. Holds no raw control byte.
+/// execute()'s own excerpts also mask its secrets and every copy of its
+/// process_input (of 4 bytes or more: a shorter input would mask every copy
+/// of a common byte) that the child echoed: those are found in the raw
+/// output before it is cut, so a copy cut by the limit is masked too. A copy
+/// the child changed (re-encoded, split, partly echoed) is not recognised:
+/// declare such data in secrets() as well, or keep excerpt_bytes(0).
 std::string excerpt(std::string_view data, std::size_t limit);
 
 }  // namespace safeexec
