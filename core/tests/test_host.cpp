@@ -576,16 +576,32 @@ void host_main(Setup setup, Scenario scenario, int report_fd) {
       fillers().pop_back();
     }
     f.check(safeexec_test::open_fds() == before, "the EMFILE failure changed the descriptor table");
-    // With room again, the same host spawns fine: the failure left nothing
-    // behind that would stop it.
-    for (int i = 0; i < 8 && !fillers().empty(); ++i) {
+    // Then one slot more at a time, until a spawn fits: each execute() gives
+    // the right result or SpawnError(EMFILE) - some of its descriptors were
+    // made before a later one failed - and either way leaves the table as it
+    // found it. The last one, with 16 free slots, must succeed.
+    const std::string input = "room again\n";
+    bool succeeded = false;
+    for (int free_slots = 2; free_slots <= 16 && !fillers().empty(); ++free_slots) {
       (void)::close(fillers().back());
+      before.erase(fillers().back());
       fillers().pop_back();
+      const std::string at = "with " + std::to_string(free_slots) + " free slots: ";
+      try {
+        const safeexec::ExecuteResult r =
+            safeexec::execute(child_cmd({"echo"}), safeexec_test::bounded().process_input(input));
+        f.check(r.out == input, at + "stdout \"" + safeexec::excerpt(r.out, 80) + "\"");
+        succeeded = true;
+      } catch (const safeexec::SpawnError& e) {
+        f.check(e.error_code() == EMFILE,
+                at + "SpawnError errno " + std::to_string(e.error_code()));
+        f.check(!succeeded, at + "failed although a spawn with fewer free slots worked");
+      } catch (...) {
+        f.check(false, at + "execute(echo) threw " + describe_current_exception());
+      }
+      f.check(safeexec_test::open_fds() == before, at + "the descriptor table changed");
     }
-    before = safeexec_test::open_fds();
-    Findings recovered;
-    run_success(Setup::plain, recovered);
-    for (const std::string& r : recovered.failures) f.check(false, "after freeing 8 slots: " + r);
+    f.check(succeeded, "no execute() succeeded even with 16 free descriptor slots");
   }
 
   const safeexec_test::FdTable after = safeexec_test::open_fds();
