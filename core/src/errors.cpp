@@ -37,6 +37,8 @@ const char* to_string(SpawnStage stage) noexcept {
       return "chdir";
     case SpawnStage::exec:
       return "exec";
+    case SpawnStage::path_lookup:
+      return "path_lookup";
   }
   return "unknown";
 }
@@ -60,7 +62,12 @@ SystemError::SystemError(const std::string& what, int error_code)
     : Error(what + ": " + describe_errno(error_code)), error_code_(error_code) {}
 
 SpawnError::SpawnError(SpawnStage stage, int error_code, const std::string& program)
-    : SystemError("cannot start '" + program + "': " + to_string(stage) + " failed", error_code),
+    : SystemError("cannot start '" + program + "': " + to_string(stage) + " failed" +
+                      (stage == SpawnStage::path_lookup
+                           ? " (found through an empty or relative PATH entry, i.e. in the "
+                             "working directory: refused; name it with a '/' to run it)"
+                           : ""),
+                  error_code),
       stage_(stage),
       program_(program) {}
 

@@ -43,7 +43,8 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
       .new_process_group(true)
       .addl_env(options.addl_env())
       .env_policy(options.env_policy())
-      .cwd(options.cwd());
+      .cwd(options.cwd())
+      .reset_ignored_signals(options.reset_ignored_signals());
   Process child = create_process(std::move(argv), spawn);
 
   const std::optional<Deadline> deadline =

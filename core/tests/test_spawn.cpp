@@ -183,11 +183,22 @@ TEST_F(Spawn, ChildStartsWithEmptyMaskAndDefaultDispositions) {
   sigaddset(&block, SIGCHLD);
   ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &block, nullptr), 0);
 
-  const std::string expected = "blocked=0000000000000000 ignored=0000000000000000\n";
+  // The ignored SIGPIPE stays ignored (bit 13 = 0x1000), as with
+  // posix_spawn; the handled SIGUSR2 starts as SIG_DFL (execve resets it, and
+  // it is not turned into SIG_IGN); nothing is blocked.
+  const std::string expected = "blocked=0000000000000000 ignored=0000000000001000\n";
   EXPECT_EQ(safeexec::execute(child_cmd({"signals"}), bounded()).out, expected);
   safeexec::Process p =
       safeexec::create_process(child_cmd({"signals"}), safeexec::SpawnOptions{}.stdout_pipe());
   EXPECT_EQ(p.communicate({}, safeexec::deadline_after(10s)).out, expected);
+
+  // Asked to, the child starts with every disposition at SIG_DFL.
+  const std::string all_default = "blocked=0000000000000000 ignored=0000000000000000\n";
+  EXPECT_EQ(safeexec::execute(child_cmd({"signals"}), bounded().reset_ignored_signals(true)).out,
+            all_default);
+  safeexec::Process q = safeexec::create_process(
+      child_cmd({"signals"}), safeexec::SpawnOptions{}.stdout_pipe().reset_ignored_signals(true));
+  EXPECT_EQ(q.communicate({}, safeexec::deadline_after(10s)).out, all_default);
 
   // The caller's own state is as it set it.
   sigset_t now;

@@ -34,7 +34,8 @@ class InvalidArgument : public Error {
 };
 
 /// Which step of starting a child failed. The child reports the step with
-/// its errno over a close-on-exec pipe; parent-side steps report directly.
+/// its errno through memory it shares with the suspended parent; parent-side
+/// steps report directly.
 enum class SpawnStage {
   pipes,          ///< parent: creating the stdio or error pipes
   clone,          ///< parent: clone(CLONE_VM|CLONE_VFORK) itself
@@ -44,6 +45,10 @@ enum class SpawnStage {
   close_fds,      ///< child: closing inherited descriptors
   chdir,          ///< child: changing to the requested working directory
   exec,           ///< child: execve of every candidate path failed
+  /// child: argv[0] was found only through an empty or relative PATH entry,
+  /// i.e. relative to the child's working directory; refused (EACCES) - see
+  /// create_process() in process.hpp.
+  path_lookup,
 };
 
 /// The stable name of a stage ("exec", "chdir", ...).

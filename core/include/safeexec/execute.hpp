@@ -110,6 +110,14 @@ class ExecuteOptions {
     return *this;
   }
 
+  /// As SpawnOptions::reset_ignored_signals: false (default) keeps the
+  /// signals the host ignores ignored in the child; true resets them too.
+  ExecuteOptions& reset_ignored_signals(bool on) {
+    reset_ignored_ = on;
+    return *this;
+  }
+  bool reset_ignored_signals() const noexcept { return reset_ignored_; }
+
   const std::string& process_input() const noexcept { return input_; }
   const EnvMap& addl_env() const noexcept { return addl_env_; }
   const EnvPolicy& env_policy() const noexcept { return policy_; }
@@ -142,6 +150,7 @@ class ExecuteOptions {
   std::string cwd_;
   std::vector<std::string> secrets_;
   std::size_t excerpt_bytes_ = 1024;
+  bool reset_ignored_ = false;
 };
 
 /// What execute() returns.

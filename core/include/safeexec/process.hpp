@@ -3,9 +3,14 @@
 // Spawning is clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) + execve: no fork, so
 // latency does not grow with the parent's memory, and no shell, ever (F11).
 // argv, envp and the descriptor plan are built in the parent; the child only
-// makes async-signal-safe system calls. The child starts with default signal
-// dispositions, an empty signal mask, the planned 0/1/2 and nothing else
-// open (plus the descriptors named by keep_fd()) (F06).
+// makes async-signal-safe system calls. The child starts with default
+// dispositions for the signals the host handles (ignored ones stay ignored
+// unless reset_ignored_signals()), an empty signal mask, the planned 0/1/2
+// and nothing else open (plus the descriptors named by keep_fd()) (F06).
+//
+// Caller's stack: the child runs on a stack of its own (mmap'ed, with a guard
+// page); create_process() itself needs about 16 KiB of the calling thread's
+// stack - a thread created with a 64 KiB stack can spawn.
 //
 //   auto p = safeexec::create_process({"sort"},
 //       safeexec::SpawnOptions{}.stdin_pipe().stdout_pipe());
@@ -96,6 +101,16 @@ class SpawnOptions {
     return *this;
   }
 
+  /// Signals the host ignores (SIG_IGN) stay ignored in the child by default,
+  /// as with posix_spawn and CPython (a nohup'd host's children keep SIGHUP
+  /// ignored, and a host that ignores SIGPIPE passes that on); handled ones
+  /// always start as SIG_DFL. true: every signal starts as SIG_DFL.
+  SpawnOptions& reset_ignored_signals(bool on) {
+    reset_ignored_ = on;
+    return *this;
+  }
+  bool reset_ignored_signals() const noexcept { return reset_ignored_; }
+
   Stdio stdin_mode() const noexcept { return stdin_; }
   Stdio stdout_mode() const noexcept { return stdout_; }
   Stdio stderr_mode() const noexcept { return stderr_; }
@@ -114,6 +129,7 @@ class SpawnOptions {
   std::string cwd_;
   bool new_group_ = false;
   std::vector<int> keep_fds_;
+  bool reset_ignored_ = false;
 };
 
 /// What communicate() collected.
@@ -197,6 +213,16 @@ class Process {
 /// argument, env refused) before anything starts, SpawnError (stage + errno)
 /// when the child could not be started; in either case nothing is left
 /// behind.
+///
+/// PATH search never runs a program from the working directory: an empty
+/// entry (":/usr/bin", "/usr/bin:", PATH="") means "." to POSIX, and a
+/// relative entry ("bin") is relative to it - the child's cwd(), or the
+/// host's if none - where anyone who can write there could plant a program.
+/// Such entries are searched only to refuse: if argv[0] is an executable file
+/// there, the spawn fails with SpawnError(SpawnStage::path_lookup, EACCES)
+/// (Go 1.19's exec.ErrDot), even when a later entry has it too; otherwise the
+/// search goes on with the next entry. To run a program from the working
+/// directory, say so: "./prog".
 Process create_process(std::vector<std::string> argv, const SpawnOptions& options = {});
 
 }  // namespace safeexec

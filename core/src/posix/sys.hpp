@@ -76,6 +76,14 @@ inline int open_cloexec(const char* path, int flags) noexcept {
   return ::open(path, flags | O_CLOEXEC);  // NOLINT(cppcoreguidelines-pro-type-vararg)
 }
 
+/// Raw openat of a directory, for the child's /proc/self/fd walk: the child
+/// may call no libc wrapper an interceptor (TSan) could hook. Shares the
+/// `open` seam, so a test can take /proc away from the child.
+inline long open_directory_raw(const char* path) noexcept {
+  SAFEEXEC_SEAM(open);
+  return ::syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+}
+
 /// Raw close_range: the child calls it, so no libc wrapper that an
 /// interceptor (TSan) could hook.
 inline int close_range_cloexec(unsigned first) noexcept {
