@@ -101,4 +101,11 @@ inline int clone_fault() noexcept {
   return 0;
 }
 
+/// Thread creation (std::thread, the worker pool) has no errno-returning
+/// call to wrap either: the pool asks this before starting each worker.
+inline int thread_create_fault() noexcept {
+  SAFEEXEC_SEAM(thread_create);
+  return 0;
+}
+
 }  // namespace safeexec::sys

@@ -19,7 +19,8 @@ enum class Call {
   waitid,
   close_range,
   open,
-  count_  ///< not a call
+  thread_create,  ///< starting a worker thread of the pool
+  count_          ///< not a call
 };
 
 /// Makes call number `nth` (1 = the next one) of `call` fail with `error`,
