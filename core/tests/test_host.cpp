@@ -22,6 +22,9 @@
 // handle unbounded. Where the host leaves no room to start a child (no
 // descriptor slot, no process slot), the documented result is a typed
 // SpawnError with the kernel's errno (EMFILE / EAGAIN) and nothing leaked.
+// A host that ignores SIGCHLD must see no difference at all; one that reaps
+// every child from a handler steals exit statuses, and there a typed error
+// naming SIGCHLD is the documented alternative (see names_stolen_status).
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -177,6 +180,24 @@ std::string describe_current_exception() {
   }
 }
 
+/// A host whose SIGCHLD handler reaps every child steals the exit status
+/// before the library can read it. Issue 12 item 10 allows two behaviours
+/// there: the status still comes through (a pidfd keeps it), or a clear
+/// typed error that names SIGCHLD. So, in that host only, a safeexec::Error
+/// whose message names SIGCHLD is accepted where a status is needed (never a
+/// wrong status, never a bare IoError(ECHILD)); timeouts and output caps do
+/// not depend on the status and get no such allowance.
+bool names_stolen_status(Setup setup) {
+  if (setup != Setup::sigchld_reaper) return false;
+  try {
+    throw;
+  } catch (const safeexec::Error& e) {
+    return std::string(e.what()).find("SIGCHLD") != std::string::npos;
+  } catch (...) {
+    return false;
+  }
+}
+
 /// Runs `action`, which must throw SpawnError with `want_errno`.
 template <class F>
 void expect_spawn_error(Findings& f, int want_errno, const char* what, F&& action) {
@@ -218,7 +239,7 @@ void run_success(Setup setup, Findings& f) {
     f.check(r.out == input, "execute(echo): stdout is \"" + safeexec::excerpt(r.out, 80) + "\"");
     f.check(r.status == ExitStatus::exited(0), "execute(echo): status " + r.status.str());
   } catch (...) {
-    f.check(false, "execute(echo) threw " + describe_current_exception());
+    f.check(names_stolen_status(setup), "execute(echo) threw " + describe_current_exception());
   }
 }
 
@@ -236,7 +257,7 @@ void run_nonzero_exit(Setup setup, Findings& f) {
   } catch (const safeexec::ProcessExecutionError& e) {
     f.check(e.exit_code() == 3, "execute(exit 3): ProcessExecutionError says " + e.status().str());
   } catch (...) {
-    f.check(false,
+    f.check(names_stolen_status(setup),
             "execute(exit 3): want ProcessExecutionError, got " + describe_current_exception());
   }
 }
@@ -324,7 +345,7 @@ void run_signals(Setup setup, Findings& f) {
   try {
     out = safeexec::execute(child_cmd({"signals"}), safeexec_test::bounded()).out;
   } catch (...) {
-    f.check(false, "execute(signals) threw " + describe_current_exception());
+    f.check(names_stolen_status(setup), "execute(signals) threw " + describe_current_exception());
     return;
   }
   const unsigned long long blocked = mask_field(out, "blocked");
@@ -377,7 +398,8 @@ void run_async(Setup setup, Findings& f) {
     f.check(nested == input,
             "avoid_blocking_call(execute): \"" + safeexec::excerpt(nested, 80) + "\"");
   } catch (...) {
-    f.check(false, "execute_async / avoid_blocking_call threw " + describe_current_exception());
+    f.check(names_stolen_status(setup),
+            "execute_async / avoid_blocking_call threw " + describe_current_exception());
   }
 }
 
