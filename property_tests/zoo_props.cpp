@@ -9,19 +9,22 @@
 //
 //   Z1 returns or throws one of the documented types (ExecuteResult,
 //      ProcessExecutionError, TimeoutError, OutputLimitError) - nothing else;
-//   Z2 does so within timeout + kill_grace + slack; when the leader ends by
-//      itself while something else holds its pipes, the bound is the same
-//      (the linger after the leader's exit is kill_grace, execute.hpp), so
-//      it is never longer than timeout + kill_grace + slack;
+//   Z2 does so within timeout + kill_grace + linger + slack; and a leader
+//      that exits at once while a job (in its group or escaped) holds its
+//      pipes is done within linger + kill_grace + slack, whatever the
+//      timeout (ExecuteOptions::linger, generated 0-300 ms or the 200 ms
+//      default);
 //   Z3 grows the parent's peak RSS by at most 2 x max_output_bytes + 16 MiB
 //      (two streams, each capped; the slack covers malloc's arenas and the
 //      excerpts) - VmHWM is reset through /proc/self/clear_refs before the
 //      case, so the growth is this case's, not an earlier case's peak;
 //   Z4 leaves nothing behind: descriptors and children as before
-//      (LeakGuard), and after a TimeoutError / OutputLimitError no process of
-//      the killed group alive (500 ms for SIGKILLed members to vanish). The one process allowed to
-//      outlive a case is the setsid() grandchild, which left the group on purpose: it is excluded
-//      by its exact pid (written by itself to a pid file), and this property kills it;
+//      (LeakGuard), and after a TimeoutError / OutputLimitError, or a result
+//      whose output was cut after the linger, no process of the killed group
+//      is alive (500 ms for SIGKILLed members to vanish). The one process
+//      allowed to outlive a case is the setsid() grandchild, which left the
+//      group on purpose: it is excluded by its exact pid (written by itself
+//      to a pid file), and this property kills it;
 //   Z5 never reports a successful exit as a timeout: a leader that exits 0
 //      long before the deadline (a background job or an escaped grandchild
 //      holding its pipes, no input read, output only on stderr) gives a
@@ -117,6 +120,7 @@ struct ZooCase {
   int timeout_ms = 0;
   bool no_deadline = false;  // timeout(milliseconds::max()): never time out
   int grace_ms = 0;
+  int linger_ms = 200;  // ExecuteOptions::linger (default 200 ms)
   std::size_t cap = 0;
   std::size_t input = 0;  // bytes of process_input
 };
@@ -124,8 +128,8 @@ struct ZooCase {
 std::ostream& operator<<(std::ostream& os, const ZooCase& c) {
   return os << kind_name(c.kind) << " bytes=" << c.bytes << " hold=" << c.hold_ms << "ms timeout="
             << (c.no_deadline ? std::string("max") : std::to_string(c.timeout_ms) + "ms")
-            << " kill_grace=" << c.grace_ms << "ms max_output_bytes=" << c.cap
-            << " input=" << c.input;
+            << " linger=" << c.linger_ms << "ms kill_grace=" << c.grace_ms
+            << "ms max_output_bytes=" << c.cap << " input=" << c.input;
 }
 
 rc::Gen<std::size_t> gen_cap() {
@@ -206,6 +210,8 @@ rc::Gen<ZooCase> gen_case() {
         *rc::gen::weightedOneOf<int>({{3, rc::gen::inRange(10, 100)},
                                       {1, rc::gen::inRange(100, 300)},
                                       {2, rc::gen::inRange(c.timeout_ms, c.timeout_ms + 600)}});
+    c.linger_ms =
+        *rc::gen::weightedOneOf<int>({{1, rc::gen::just(200)}, {2, rc::gen::inRange(0, 300)}});
     c.cap = *gen_cap();
     if (c.kind == Kind::yes && c.cap > 8 * MiB) {
       // Short deadlines only: what was read until the deadline is in memory.
@@ -413,7 +419,11 @@ RC_GTEST_PROP(Zoo, AnyChildIsBoundedTypedAndLeavesNothing, ()) {
   // gets kGroupSettle - far below how long any zoo job would live if it had
   // not been killed (hold_ms >= 2 s).
   std::vector<pid_t> group_left;
-  if (outcome == Outcome::timeout || outcome == Outcome::output_limit) {
+  // A result whose pipes were cut after the linger: what was left of the
+  // group has been killed too (execute.hpp, linger()).
+  const bool group_killed = outcome == Outcome::timeout || outcome == Outcome::output_limit ||
+                            (outcome == Outcome::result && result->output_cut);
+  if (group_killed) {
     const auto end = Clock::now() + kGroupSettle;
     for (;;) {
       group_left.clear();
@@ -438,8 +448,17 @@ RC_GTEST_PROP(Zoo, AnyChildIsBoundedTypedAndLeavesNothing, ()) {
   const auto slack = 2 * timing_slack();
   // Without a deadline, a child that ends at once must still be done within
   // kSelfEndMs (its own work) + the linger.
-  const auto bound =
-      std::chrono::milliseconds((c.no_deadline ? kSelfEndMs : c.timeout_ms) + c.grace_ms) + slack;
+  const auto bound = std::chrono::milliseconds((c.no_deadline ? kSelfEndMs : c.timeout_ms) +
+                                               c.grace_ms + c.linger_ms) +
+                     slack;
+  // The linger bound: a leader that exits at once while a job holds its
+  // pipes is done within linger (+ killing what is left of its group).
+  if (c.kind == Kind::background || c.kind == Kind::setsid_escape) {
+    const auto linger_bound = std::chrono::milliseconds(c.linger_ms + c.grace_ms) + slack;
+    PROP_CHECK(took <= linger_bound, where + "Z2: the leader exits at once, yet execute took " +
+                                         ms(took) + ", bound linger + kill_grace + slack = " +
+                                         ms(linger_bound) + "; outcome " + outcome_name(outcome));
+  }
   PROP_CHECK(took <= bound, where + "Z2: execute took " + ms(took) +
                                 ", bound timeout + kill_grace + " + "slack = " + ms(bound) +
                                 "; outcome " + outcome_name(outcome));
@@ -452,7 +471,7 @@ RC_GTEST_PROP(Zoo, AnyChildIsBoundedTypedAndLeavesNothing, ()) {
                                       " KiB" + (peak_reset ? "" : " (VmHWM not resettable)"));
   }
   // Z4: the killed group is gone the moment execute() throws.
-  if (outcome == Outcome::timeout || outcome == Outcome::output_limit) {
+  if (group_killed) {
     PROP_CHECK(group_left.empty(), where + "Z4: " + std::to_string(group_left.size()) +
                                        " process(es) of the killed group alive after " +
                                        outcome_name(outcome));
