@@ -75,6 +75,7 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
       .env_policy(options.env_policy())
       .inherit_env(options.inherit_env())
       .cwd(options.cwd())
+      .reset_ignored_signals(options.reset_ignored_signals())
       .destroy_wait(std::min(options.kill_grace(), std::chrono::milliseconds(60000)) +
                     std::chrono::milliseconds(1000))
       .reset_ignored_signals(options.reset_ignored_signals());

@@ -105,12 +105,100 @@ int usage() {
   return 64;
 }
 
+// ---- zoo modes (issue 14 part 3) ------------------------------------------
+// The misbehaving children users meet, for prop.Zoo.* (property_tests/
+// zoo_props.cpp). Kept apart from the modes above; each name starts "zoo-".
+// (Exits before reading input: `ignore-stdin`; ignores SIGTERM: `ignore-term`.)
+//
+//   zoo-yes                   write "y\n" to stdout forever, as yes(1) does, from
+//                             two processes, into a 1 MiB pipe
+//   zoo-write-sleep N MS      write N pattern bytes to stdout, sleep MS, exit 0
+//   zoo-background MS         write "started\n", fork a job that keeps stdout and
+//                             stderr open for MS ms in our process group, exit 0
+//                             (sh -c 'sleep 3 & echo done')
+//   zoo-setsid MS PIDFILE     the same, but the job calls setsid() first (it
+//                             leaves our group and session) and writes its pid to
+//                             PIDFILE, so that the test can find and kill it
+//   zoo-stop                  stop itself with SIGSTOP (exit 0 if continued)
+//   zoo-close-stdout MS       close stdout, keep running MS ms, exit 0
+//   zoo-stderr-only N         write N pattern bytes to stderr only, exit 0
+//   zoo-huge-both N           write N pattern bytes to stdout and N to stderr,
+//                             alternating 64 KiB chunks, exit 0
+
+int zoo_main(int argc, char** argv) {
+  const std::string mode = argv[1];
+  const auto num = [&](int i) -> long { return i < argc ? std::strtol(argv[i], nullptr, 10) : -1; };
+  if (mode == "zoo-yes") {
+    // As fast as the machine allows: the largest pipe an unprivileged
+    // process may ask for, 1 MiB writes, and a second writer process, so
+    // that the reader finds the pipe readable on every pass (issue 12
+    // item 1: a deadline checked only when poll() times out never fires).
+    (void)fcntl(1, F_SETPIPE_SZ, 1 << 20);
+    (void)fork();  // both write; the second is in our process group
+    std::string chunk;
+    while (chunk.size() < (1U << 20)) chunk += "y\n";
+    for (;;) {
+      if (!write_all(1, chunk.data(), chunk.size())) return 4;
+    }
+  }
+  if (mode == "zoo-write-sleep") {
+    if (!write_pattern(1, num(2))) return 4;
+    sleep_ms(num(3));
+    return 0;
+  }
+  if (mode == "zoo-background" || mode == "zoo-setsid") {
+    const bool escape = mode == "zoo-setsid";
+    const long ms = num(2);
+    if (escape && argc < 4) return usage();
+    const pid_t pid = fork();
+    if (pid < 0) return 5;
+    if (pid == 0) {
+      if (escape) {
+        if (setsid() < 0) _exit(6);
+        const int fd = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+          const std::string me = std::to_string(getpid()) + "\n";
+          (void)write_all(fd, me.data(), me.size());
+          close(fd);
+        }
+      }
+      // Holds stdout and stderr (inherited) until it ends; bounded so that a
+      // test that fails to clean up leaves nothing for long.
+      sleep_ms(ms);
+      _exit(0);
+    }
+    return write_str("started\n") ? 0 : 4;
+  }
+  if (mode == "zoo-stop") {
+    raise(SIGSTOP);
+    return 0;
+  }
+  if (mode == "zoo-close-stdout") {
+    close(1);
+    sleep_ms(num(2));
+    return 0;
+  }
+  if (mode == "zoo-stderr-only") return write_pattern(2, num(2)) ? 0 : 4;
+  if (mode == "zoo-huge-both") {
+    long left = num(2);
+    std::string chunk(65536, 'x');
+    for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<char>('a' + i % 26);
+    while (left > 0) {
+      const size_t k = left < 65536 ? static_cast<size_t>(left) : chunk.size();
+      if (!write_all(1, chunk.data(), k) || !write_all(2, chunk.data(), k)) return 4;
+      left -= static_cast<long>(k);
+    }
+    return 0;
+  }
+  return usage();
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) return usage();
   const std::string mode = argv[1];
   const auto num = [&](int i) -> long { return i < argc ? std::strtol(argv[i], nullptr, 10) : -1; };
+  if (mode.rfind("zoo-", 0) == 0) return zoo_main(argc, argv);  // issue 14 part 3, below
 
   if (mode == "echo") return echo();
   if (mode == "argv") {
