@@ -27,6 +27,7 @@ namespace safeexec_props {
 namespace {
 
 using safeexec_test_support::all_digits;
+using safeexec_test_support::proc_path;
 using safeexec_test_support::read_small_file;
 
 void sleep_for_ms(int ms) {
@@ -49,7 +50,7 @@ const std::string& helper_path() {
 
 std::set<int> open_fds() {
   std::set<int> fds;
-  DIR* d = ::opendir("/proc/self/fd");
+  DIR* d = ::opendir(proc_path("/self/fd").c_str());
   if (d == nullptr) return fds;
   const int own = ::dirfd(d);
   while (const dirent* e = ::readdir(d)) {
@@ -68,7 +69,7 @@ std::string show_fds(const std::set<int>& fds) {
     out += std::to_string(fd);
     // Name what the descriptor is: "pipe:[123]", "anon_inode:[pidfd]", ...
     char target[256];
-    const std::string link = "/proc/self/fd/" + std::to_string(fd);
+    const std::string link = proc_path("/self/fd/") + std::to_string(fd);
     const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
     if (n > 0) {
       out += "=" + std::string(target, static_cast<std::size_t>(n));
@@ -138,7 +139,7 @@ std::string new_tag() {
 
 namespace {
 bool cmdline_has(pid_t pid, const std::string& tag) {
-  std::string cmd = read_small_file("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string cmd = read_small_file(proc_path("/" + std::to_string(pid) + "/cmdline"));
   std::replace(cmd.begin(), cmd.end(), '\0', ' ');
   return cmd.find(tag) != std::string::npos;
 }

@@ -36,7 +36,7 @@ bool shows_command_line(pid_t pid, const std::vector<std::string>& argv) {
 }
 
 TEST_F(Pid, PidMaxComesFromTheKernel) {
-  std::ifstream in("/proc/sys/kernel/pid_max");
+  std::ifstream in(safeexec_test_support::proc_path("/sys/kernel/pid_max"));
   long expected = 0;
   ASSERT_TRUE(in >> expected);
   EXPECT_EQ(safeexec::pid_max(), static_cast<pid_t>(expected));

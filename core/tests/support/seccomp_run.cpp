@@ -110,10 +110,12 @@ int eperm_kill(scmp_filter_ctx ctx) {
  * /proc becomes an empty read-only tmpfs, so the library's reads of
  * /proc/self/fd, /proc/<pid>/stat ... fail with ENOENT. The test fixtures
  * still need a procfs for their leak checks (descriptor table, child census):
- * a fresh one is mounted at TEST_PROC_DIR, a path the library never opens,
- * and named in SAFEEXEC_TEST_PROC for the fixtures (core/tests/support/
- * proc_root.hpp). Needs CAP_SYS_ADMIN (CI runs as root). */
-int hide_proc(void) {
+ * weakening them to "whatever fcntl can see" would let a leak through on the
+ * very profile that exercises the library's blind fd-closing fallback. So a
+ * fresh procfs is mounted at TEST_PROC_DIR, a path the library never opens,
+ * and named in SAFEEXEC_TEST_PROC for the fixtures (proc_path() in
+ * child_census.hpp). Needs CAP_SYS_ADMIN (CI runs as root). */
+int hide_proc() {
   if (unshare(CLONE_NEWNS) != 0) return perror("seccomp_run: unshare(CLONE_NEWNS)"), -1;
   /* Private: nothing mounted here propagates back to the host. */
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
