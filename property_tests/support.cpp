@@ -163,14 +163,20 @@ bool drain_tagged(const std::string& tag, std::chrono::milliseconds limit) {
     sleep_for_ms(5);
   }
   // Still there: kill through a pidfd taken before re-checking the command
-  // line, so a recycled pid is never hit.
+  // line, so a recycled pid is never hit. Without pidfds (or with
+  // pidfd_send_signal refused: ci/kernels' no-pidfd and eperm-kill profiles)
+  // kill the pid right after the check: a cleanup, with a race of microseconds.
   for (const pid_t pid : live_tagged(tag)) {
     const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U));
-    if (pidfd < 0) continue;
-    if (cmdline_has(pid, tag)) {
-      (void)::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U);
+    if (!cmdline_has(pid, tag)) {
+      if (pidfd >= 0) (void)::close(pidfd);
+      continue;
     }
-    (void)::close(pidfd);
+    if (pidfd < 0 ||
+        (::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U) != 0 && errno != ESRCH)) {
+      (void)::kill(pid, SIGKILL);
+    }
+    if (pidfd >= 0) (void)::close(pidfd);
   }
   const auto kill_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (!live_tagged(tag).empty() && std::chrono::steady_clock::now() < kill_deadline) {

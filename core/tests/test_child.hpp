@@ -33,6 +33,7 @@
 
 #include "safeexec/safeexec.hpp"
 #include "support/child_census.hpp"
+#include "support/kernel_features.hpp"
 
 #ifndef SAFEEXEC_TEST_CHILD
 #error "SAFEEXEC_TEST_CHILD must name the safeexec-test-child binary"
