@@ -32,4 +32,17 @@ unsigned call_count(Call call) noexcept;
 /// How many injected faults have fired since the last clear_faults().
 unsigned faults_fired() noexcept;
 
+/// Kernel features the library probes once (see core/src/posix/kernel_features.hpp).
+/// Bits for disable_kernel_features(): a disabled feature reads as absent, as
+/// on an older kernel or under a seccomp filter, so the fallback path runs.
+enum class KernelFeature : unsigned {
+  pidfd_open = 1U << 0,
+  pidfd_send_signal = 1U << 1,
+  waitid_pidfd = 1U << 2,
+  close_range = 1U << 3,
+  all = 0xfU,
+};
+/// Disables the features in `mask` (a KernelFeature bit-or); 0 restores all.
+void disable_kernel_features(unsigned mask) noexcept;
+
 }  // namespace safeexec::testing
