@@ -24,4 +24,12 @@ inline bool kernel_has_pidfd() {
   return has;
 }
 
+/// /proc is mounted where the library looks for it (ci/kernels'
+/// no-close-range-no-proc profile hides it; the fixtures then read their own
+/// procfs through proc_path()).
+inline bool library_sees_proc() {
+  static const bool has = ::access("/proc/self/stat", R_OK) == 0;
+  return has;
+}
+
 }  // namespace safeexec_test_support
