@@ -170,7 +170,7 @@ bool contains(const std::vector<std::string>& texts, std::string_view needle) {
 ///
 /// A needle of 8+ bytes can also be fixed message text: libFuzzer's memmem
 /// hook hands the fuzzer the very strings we search, and it rebuilds
-/// "...was killed (exited with code 0): '/work/..." as input within a minute.
+/// "...was killed (exited with code 0): '<build dir>/..." as input within a minute.
 /// So a hit is only a suspicion; the proof is differential: the same case is
 /// run again with a same-length input of one repeated byte that the message
 /// text cannot hold ("ZZZZZZZZ..."), and the input counts as leaked only when

@@ -69,9 +69,11 @@ class Seed:
 
 
 # ---------------------------------------------------------------- fuzz_env
-def env_seed(additions, policy_kind=0, names=(), spawn=True):
+def env_seed(additions, policy_kind=0, names=(), spawn=True, inherit_kind=0,
+             remove_dangerous=False):
     s = Seed()
-    flags = policy_kind | (0xE0 if spawn else 0)
+    flags = (policy_kind | (inherit_kind << 2) | (0x10 if remove_dangerous else 0)
+             | (0xE0 if spawn else 0))
     s.u8(flags).int_in_range(len(names), 0, 4, 8).int_in_range(len(additions), 0, 8, 8)
     for n in names:
         s.string(n, 64)
@@ -107,6 +109,18 @@ ENV_SEEDS = {
     "value_non_utf8": env_seed([("BYTES", bytes(range(1, 256)).decode("latin-1")[:400])]),
     "no_additions_spawn": env_seed([]),
     "in_process_only": env_seed([("A", "1"), ("B_2", "2")], spawn=False),
+    # Item 17: what is inherited (0 all, 1 none, 2 only(names), 3 all().remove(names)).
+    "inherit_none": env_seed([("ADDED", "1")], inherit_kind=1),
+    "inherit_only_path_home": env_seed([], names=["PATH", "HOME"], inherit_kind=2),
+    "inherit_remove_path": env_seed([("X", "1")], names=["PATH"], inherit_kind=3),
+    "inherit_only_invalid_name": env_seed([], names=["PATH=", "HOME"], inherit_kind=2),
+    "inherit_remove_dangerous": env_seed([("OK", "1")], remove_dangerous=True),
+    "inherit_malformed_raw_entries": env_seed(
+        [("A-B", "value-that-must-not-be-logged"), ("", "empty-key-value"), ("GOOD", "1")],
+        spawn=False, inherit_kind=3, names=["GOOD"]),
+    "new_denylist_names": env_seed(
+        [("JDK_JAVA_OPTIONS", "-javaagent:/tmp/a.jar"), ("OPENSSL_CONF", "/tmp/o.cnf"),
+         ("GIT_SSH_COMMAND", "sh -c id"), ("SSLKEYLOGFILE", "/tmp/keys")]),
 }
 
 

@@ -71,8 +71,12 @@ ProcessExecutionError::ProcessExecutionError(const std::string& what, ExitStatus
       stdout_excerpt_(std::move(stdout_excerpt)),
       stderr_excerpt_(std::move(stderr_excerpt)) {}
 
-TimeoutError::TimeoutError(const std::string& what, std::chrono::milliseconds timeout)
-    : Error(what), timeout_(timeout) {}
+TimeoutError::TimeoutError(const std::string& what, std::chrono::milliseconds timeout,
+                           std::string partial_stdout, std::string partial_stderr)
+    : Error(what),
+      timeout_(timeout),
+      partial_stdout_(std::move(partial_stdout)),
+      partial_stderr_(std::move(partial_stderr)) {}
 
 OutputLimitError::OutputLimitError(const std::string& what, std::string stream, std::size_t limit)
     : Error(what), stream_(std::move(stream)), limit_(limit) {}

@@ -48,6 +48,12 @@ class ExecuteOptions {
     policy_ = std::move(p);
     return *this;
   }
+  /// Which of the parent's variables the child inherits before the additions
+  /// (default EnvInherit::all(); see env.hpp).
+  ExecuteOptions& inherit_env(EnvInherit i) {
+    inherit_ = std::move(i);
+    return *this;
+  }
   /// Throw ProcessExecutionError on an exit code other than 0 and extra_ok_codes (default true).
   ExecuteOptions& check_exit_code(bool on) {
     check_ = on;
@@ -77,14 +83,27 @@ class ExecuteOptions {
     run_as_root_ = on;
     return *this;
   }
-  /// Total time allowed for the run (default: none).
+  /// Total time allowed for the run (default: none). Must be positive
+  /// (InvalidArgument otherwise); a value too large to add to the clock, such
+  /// as milliseconds::max(), saturates to "no deadline".
   ExecuteOptions& timeout(std::chrono::milliseconds t) {
     timeout_ = t;
     return *this;
   }
-  /// Time between SIGTERM and SIGKILL on timeout or output overflow (default 1 s).
+  /// Time between SIGTERM and SIGKILL on timeout or output overflow (default
+  /// 1 s). 0 means SIGKILL right after SIGTERM; negative is InvalidArgument.
   ExecuteOptions& kill_grace(std::chrono::milliseconds g) {
     kill_grace_ = g;
+    return *this;
+  }
+  /// After the command has exited, how long to go on reading its pipes while
+  /// something it started (a background job: `sh -c 'daemon & echo done'`)
+  /// still holds them (default 200 ms; Go's Cmd.WaitDelay). Past it the pipes
+  /// are closed, what is left of the command's process group is killed, and
+  /// the result is returned with output_cut set: a command that exited is
+  /// never reported as a timeout, even when its pipes outlive the deadline.
+  ExecuteOptions& linger(std::chrono::milliseconds l) {
+    linger_ = l;
     return *this;
   }
   /// Cap per stream (default: none). Past it the child is killed (OutputLimitError).
@@ -113,6 +132,7 @@ class ExecuteOptions {
   const std::string& process_input() const noexcept { return input_; }
   const EnvMap& addl_env() const noexcept { return addl_env_; }
   const EnvPolicy& env_policy() const noexcept { return policy_; }
+  const EnvInherit& inherit_env() const noexcept { return inherit_; }
   bool check_exit_code() const noexcept { return check_; }
   const std::set<int>& extra_ok_codes() const noexcept { return ok_codes_; }
   bool return_stderr() const noexcept { return return_stderr_; }
@@ -121,6 +141,7 @@ class ExecuteOptions {
   bool run_as_root() const noexcept { return run_as_root_; }
   std::optional<std::chrono::milliseconds> timeout() const noexcept { return timeout_; }
   std::chrono::milliseconds kill_grace() const noexcept { return kill_grace_; }
+  std::chrono::milliseconds linger() const noexcept { return linger_; }
   std::size_t max_output_bytes() const noexcept { return max_output_; }
   const std::string& cwd() const noexcept { return cwd_; }
   const std::vector<std::string>& secrets() const noexcept { return secrets_; }
@@ -130,6 +151,7 @@ class ExecuteOptions {
   std::string input_;
   EnvMap addl_env_;
   EnvPolicy policy_ = EnvPolicy::deny_dangerous();
+  EnvInherit inherit_ = EnvInherit::all();
   bool check_ = true;
   std::set<int> ok_codes_;
   bool return_stderr_ = true;
@@ -138,6 +160,7 @@ class ExecuteOptions {
   bool run_as_root_ = false;
   std::optional<std::chrono::milliseconds> timeout_;
   std::chrono::milliseconds kill_grace_{1000};
+  std::chrono::milliseconds linger_{200};
   std::size_t max_output_ = static_cast<std::size_t>(-1);
   std::string cwd_;
   std::vector<std::string> secrets_;
@@ -150,6 +173,10 @@ struct ExecuteResult {
   std::string out;  ///< the child's whole stdout
   std::string err;  ///< the child's whole stderr (empty when return_stderr is false)
   std::chrono::nanoseconds duration{0};
+  /// The command exited but something it started kept stdout/stderr open
+  /// past linger(): the pipes were closed there, so output written after
+  /// that was not read (see ExecuteOptions::linger).
+  bool output_cut = false;
   int exit_code() const noexcept { return status.exit_code(); }
 };
 

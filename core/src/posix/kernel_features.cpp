@@ -2,12 +2,14 @@
 #include "kernel_features.hpp"
 
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 
 #include "safeexec/testing/fault_injection.hpp"
 
@@ -36,6 +38,14 @@ KernelFeatures probe() noexcept {
     f.waitid_pidfd = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), &info,
                               WEXITED | WNOHANG) != 0 &&
                      errno == ECHILD;
+    // PIDFD_GET_INFO asking only for the pid: succeeds where the ioctl
+    // exists; whether the exit status is kept is read from the answer's mask.
+    struct {
+      std::uint64_t mask;
+      std::uint64_t rest[8];  // the 72-byte struct pidfd_info of Linux 6.15
+    } pinfo{};
+    pinfo.mask = 1;  // PIDFD_INFO_PID
+    f.pidfd_info_exit = ::ioctl(fd, _IOWR(0xFF, 11, decltype(pinfo)), &pinfo) == 0;
     (void)::close(fd);
   }
   // An empty range above any descriptor: nothing changes, but an old kernel
@@ -69,6 +79,7 @@ KernelFeatures kernel_features() noexcept {
     f.pidfd_send_signal = false;
   }
   if ((off & static_cast<unsigned>(KernelFeature::waitid_pidfd)) != 0) f.waitid_pidfd = false;
+  if ((off & static_cast<unsigned>(KernelFeature::pidfd_info_exit)) != 0) f.pidfd_info_exit = false;
   if ((off & static_cast<unsigned>(KernelFeature::close_range)) != 0) {
     f.close_range_cloexec = false;
   }

@@ -15,6 +15,9 @@ struct KernelFeatures {
   bool pidfd_send_signal = false;    ///< pidfd_send_signal(2): Linux 5.1
   bool waitid_pidfd = false;         ///< waitid(P_PIDFD, ...): Linux 5.4
   bool close_range_cloexec = false;  ///< close_range(CLOSE_RANGE_CLOEXEC): Linux 5.11
+  /// ioctl(PIDFD_GET_INFO): Linux 6.13; with PIDFD_INFO_EXIT (6.15) a pidfd
+  /// keeps the child's exit status even after someone else reaped it.
+  bool pidfd_info_exit = false;
 };
 
 /// The features of this process's kernel, probed on first use (thread-safe).

@@ -22,12 +22,16 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "child.hpp"
+#include "kernel_features.hpp"
 #include "log_internal.hpp"
 #include "process_access.hpp"
+#include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
 #include "sys.hpp"
@@ -38,6 +42,7 @@ extern char** environ;  // NOLINT(readability-redundant-declaration)
 namespace safeexec {
 namespace {
 
+using detail::kernel_features;
 using detail::UniqueFd;
 
 bool has_nul(std::string_view s) {
@@ -64,11 +69,12 @@ void validate_keep_fds(const std::vector<int>& fds) {
   }
 }
 
-/// The child's environment. Without additions the parent's environ is used
-/// as it is (as posix_spawn does); glibc never frees strings it put there.
-std::vector<std::string> child_environment(const SpawnOptions& o) {
-  if (o.addl_env().empty()) return {};
-  return build_child_environment(current_environment(), o.addl_env(), o.env_policy());
+/// The child's environment, or nullopt when the parent's environ is used as
+/// it is (inherit all, no additions, every entry well formed: the fast path,
+/// as posix_spawn does; glibc never frees strings it put there).
+std::optional<std::vector<std::string>> child_environment(const SpawnOptions& o) {
+  if (environ_passes_as_is(o.inherit_env(), o.addl_env())) return std::nullopt;
+  return build_child_environment(o.inherit_env(), o.addl_env(), o.env_policy());
 }
 
 /// PATH as the child will see it: an addition wins over the parent's.
@@ -197,7 +203,10 @@ __attribute__((noinline)) pid_t clone_child(detail::ChildPlan& plan, int* pidfd)
 
   if (sys::clone_fault() != 0) return -1;
   for (;;) {
-    const bool with_pidfd = g_clone_pidfd_supported.load(std::memory_order_relaxed);
+    // Where pidfd_open is refused, a pidfd from clone would be the only one the
+    // handle has; treat both as one feature (a 5.2 kernel loses nothing it needs).
+    const bool with_pidfd =
+        g_clone_pidfd_supported.load(std::memory_order_relaxed) && kernel_features().pidfd_open;
     int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
     if (with_pidfd) flags |= CLONE_PIDFD;
     *pidfd = -1;
@@ -225,17 +234,17 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   validate_argv(argv);
   if (has_nul(options.cwd())) throw InvalidArgument("cwd holds a NUL byte");
   validate_keep_fds(options.keep_fds());
-  std::vector<std::string> env_strings = child_environment(options);
+  std::optional<std::vector<std::string>> env_strings = child_environment(options);
   std::vector<std::string> candidates = exec_candidates(argv[0], options);
   const std::string& program = argv[0];
 
   std::vector<char*> argv_c = c_array(argv);
   std::vector<char*> env_c;
-  if (options.addl_env().empty()) {
+  if (!env_strings) {
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) env_c.push_back(*e);
     env_c.push_back(nullptr);
   } else {
-    env_c = c_array(env_strings);
+    env_c = c_array(*env_strings);
   }
   std::vector<const char*> paths_c;
   paths_c.reserve(candidates.size() + 1);
@@ -316,13 +325,17 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
     // Kernels without CLONE_PIDFD: open one now. The child is unreaped, so the
     // pid cannot have been recycled yet. Without pidfds at all (pre-5.3) the
     // handle falls back to pid-based waiting.
-    pidfd_owner.reset(sys::pidfd_open(pid));
+    if (kernel_features().pidfd_open) pidfd_owner.reset(sys::pidfd_open(pid));
   }
 
-  Process p = detail::ProcessAccess::make();
-  detail::ProcessAccess::set(p, pid, pidfd_owner.release(), in.parent.release(),
-                             out.parent.release(), err.parent.release(),
-                             options.new_process_group());
+  auto state = std::make_unique<detail::ProcessState>();
+  state->child = detail::ChildRef(pid, pidfd_owner.release());
+  state->stdin_fd = in.parent.release();
+  state->stdout_fd = out.parent.release();
+  state->stderr_fd = err.parent.release();
+  state->own_group = options.new_process_group();
+  state->destroy_wait = options.destroy_wait();
+  Process p = detail::ProcessAccess::make(std::move(state));
   return p;
 }
 

@@ -11,6 +11,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,6 +86,23 @@ inline int close_range_cloexec(unsigned first) noexcept {
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
   return static_cast<int>(::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC));
+}
+
+/// pidfd_send_signal(2) (Linux 5.1).
+inline int pidfd_send_signal(int pidfd, int sig) noexcept {
+  SAFEEXEC_SEAM(signal);
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0U));
+}
+
+/// kill(2) of a child (pid > 0) or of its process group (pid < 0).
+inline int kill(pid_t pid, int sig) noexcept {
+  SAFEEXEC_SEAM(signal);
+  return ::kill(pid, sig);
+}
+
+/// ioctl(pidfd, PIDFD_GET_INFO, info): see child_ref.cpp.
+inline int ioctl_pidfd_info(int pidfd, unsigned long request, void* info) noexcept {
+  return ::ioctl(pidfd, request, info);  // NOLINT(cppcoreguidelines-pro-type-vararg)
 }
 
 /// The clone seam has no wrapper of its own (clone takes a callback); the

@@ -19,7 +19,8 @@ enum class Call {
   waitid,
   close_range,
   open,
-  count_  ///< not a call
+  signal,  ///< pidfd_send_signal and kill() on a child or its group
+  count_   ///< not a call
 };
 
 /// Makes call number `nth` (1 = the next one) of `call` fail with `error`,
@@ -40,7 +41,8 @@ enum class KernelFeature : unsigned {
   pidfd_send_signal = 1U << 1,
   waitid_pidfd = 1U << 2,
   close_range = 1U << 3,
-  all = 0xfU,
+  pidfd_info_exit = 1U << 4,
+  all = 0x1fU,
 };
 /// Disables the features in `mask` (a KernelFeature bit-or); 0 restores all.
 void disable_kernel_features(unsigned mask) noexcept;
