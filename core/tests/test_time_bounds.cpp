@@ -57,7 +57,7 @@ TEST_F(TimeBounds, NeverEndingBackgroundWriterIsCutAtTheLingerBound) {
   const auto took = Clock::now() - start;
   EXPECT_TRUE(r.output_cut);
   EXPECT_EQ(r.exit_code(), 0);
-  EXPECT_LT(took, 200ms + 300ms);
+  EXPECT_LT(took, 200ms + 800ms);  // the old loop ran on while `yes` kept the pipe busy
 }
 
 // Item 2: the command finished at once; its background job holds the pipe
