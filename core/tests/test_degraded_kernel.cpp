@@ -32,6 +32,11 @@ TEST_F(DegradedKernel, DestroyKillsWhenPidfdSendSignalIsRefused) {
     GTEST_SKIP() << "needs pidfds: it fails pidfd_send_signal on a handle that has one "
                     "(this kernel has none; LingerBoundHoldsWithoutAnyPidfd covers that case)";
   }
+  if (!safeexec_test_support::kernel_has_pidfd_send_signal()) {
+    GTEST_SKIP() << "needs pidfd_send_signal: the library then signals by pid alone, and the "
+                    "fault this test injects would hit kill() instead (covered by "
+                    "SignalsThroughThePidWithoutPidfdSendSignal)";
+  }
   for (const int refusal : {ENOSYS, EPERM}) {
     safeexec::Process p = safeexec::create_process(child_cmd({"sleep", "30000"}));
     ASSERT_GE(p.pidfd(), 0);

@@ -157,9 +157,16 @@ void destroy(ProcessState& s) noexcept {
   s.child.clear();
 }
 
-/// Sends `signal` to the child alone. Never throws; -1 with errno.
-int deliver(const ProcessState& s, int signal, bool group) noexcept {
-  if (group) return sys::kill(-s.child.pid(), signal);
+/// Sends `signal` to the child's group (when `group`) or to the child
+/// alone. Never throws; -1 with errno. On the kill paths (`leader_on_eperm`)
+/// a group signal refused with EPERM (a member changed its uid, or a filter
+/// refuses negative pids) still goes to the leader directly, so that a
+/// timeout kills what it may; the public signal_group() reports the EPERM.
+int deliver(const ProcessState& s, int signal, bool group, bool leader_on_eperm) noexcept {
+  if (group) {
+    const int rc = sys::kill(-s.child.pid(), signal);
+    if (rc == 0 || errno != EPERM || !leader_on_eperm) return rc;
+  }
   return s.child.signal(signal);
 }
 
@@ -167,7 +174,7 @@ KillOutcome signal_checked(ProcessState& s, int signal, bool group) {
   check_signal(signal);
   if (!s.child || !s.status.running()) return KillOutcome::gone;
   // The leader is unreaped, so its pid - the group's id - cannot be reused.
-  if (deliver(s, signal, group) == 0) return KillOutcome::delivered;
+  if (deliver(s, signal, group, false) == 0) return KillOutcome::delivered;
   if (errno == ESRCH) return KillOutcome::gone;
   KillError e(group ? -s.child.pid() : s.child.pid(), signal, errno);
   detail::log(LogLevel::error, e.what());
@@ -181,7 +188,7 @@ std::optional<ExitStatus> terminate_impl(ProcessState& s, std::chrono::milliseco
                                          int* kill_errno) {
   *kill_errno = 0;
   if (!s.child || !s.status.running()) return s.status;
-  if (deliver(s, SIGTERM, s.own_group) != 0 && errno != ESRCH) *kill_errno = errno;
+  if (deliver(s, SIGTERM, s.own_group, true) != 0 && errno != ESRCH) *kill_errno = errno;
   // Wait for the leader without reaping it: an unreaped leader keeps its
   // pid, the group's id, from being reused; members may ignore SIGTERM or
   // outlive the leader (a shell dies at once, the command it started does

@@ -96,12 +96,6 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
   // poll must wake up now and then to ask.
   const bool exit_by_polling = watch_exit && s.child.exit_fd() < 0;
 
-  const auto end_lingering = [&] {
-    s.close_pipes();
-    result.end = PumpEnd::lingered;
-    s.pump.input_offset = written;
-    return result;
-  };
   const auto note_exit = [&](Deadline now) {
     child_exited = true;
     linger_end = saturating_deadline(now, *req.linger_after_exit);
@@ -134,6 +128,33 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
       if (errno == EAGAIN) return true;
       throw IoError(std::string("read from child's ") + name + " failed", errno);
     }
+  };
+
+  // The child has exited and our time to wait for EOF is up. What it wrote
+  // before exiting may still sit in the pipes: take it (without waiting, and
+  // at most kDrainBytes a stream, since a background job may write without
+  // end), then close what is still open. Pipes that reached EOF while
+  // draining make this a plain eof: nothing was cut.
+  constexpr std::size_t kDrainBytes = std::size_t{4} << 20;
+  const auto end_lingering = [&] {
+    s.pump.input_offset = written;
+    for (int* fd : {&s.stdout_fd, &s.stderr_fd}) {
+      const bool is_out = fd == &s.stdout_fd;
+      std::string& sink = is_out ? output.out : output.err;
+      std::size_t taken = 0;
+      while (*fd >= 0 && taken < kDrainBytes) {
+        pollfd pfd{*fd, POLLIN, 0};
+        if (sys::poll(&pfd, 1, 0) <= 0 || pfd.revents == 0) break;
+        const std::size_t before = sink.size();
+        if (!read_stream(*fd, sink, is_out ? "stdout" : "stderr")) return result;
+        if (*fd >= 0 && sink.size() == before) break;  // EAGAIN
+        taken += sink.size() - before;
+      }
+    }
+    const bool cut = s.stdout_fd >= 0 || s.stderr_fd >= 0;
+    s.close_pipes();
+    result.end = cut ? PumpEnd::lingered : PumpEnd::eof;
+    return result;
   };
 
   for (;;) {

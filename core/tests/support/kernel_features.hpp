@@ -24,6 +24,18 @@ inline bool kernel_has_pidfd() {
   return has;
 }
 
+/// pidfd_send_signal(2) is allowed (an eperm-kill filter refuses it).
+inline bool kernel_has_pidfd_send_signal() {
+  static const bool has = [] {
+    const long fd = ::syscall(SYS_pidfd_open, ::getpid(), 0U);
+    if (fd < 0) return false;
+    const bool ok = ::syscall(SYS_pidfd_send_signal, static_cast<int>(fd), 0, nullptr, 0U) == 0;
+    (void)::close(static_cast<int>(fd));
+    return ok;
+  }();
+  return has;
+}
+
 /// /proc is mounted where the library looks for it (ci/kernels'
 /// no-close-range-no-proc profile hides it; the fixtures then read their own
 /// procfs through proc_path()).
