@@ -139,6 +139,10 @@ TEST_F(FdInheritance, KeepFdRefusesStdioAndClosedDescriptors) {
 TEST_F(FdInheritance, CloseRangeFallbackWalksProc) {
   // close_range can be refused by seccomp (ENOSYS, EPERM) or an old kernel
   // (EINVAL); the child then walks /proc/self/fd itself.
+  if (!safeexec_test_support::kernel_has_close_range()) {
+    GTEST_SKIP() << "needs close_range to refuse it: on this kernel the library's probe finds "
+                    "none and never calls it (every spawn here already takes the fallback)";
+  }
   const PlainFd plain;
   for (const int error : {ENOSYS, EPERM, EINVAL}) {
     SCOPED_TRACE(::strerrorname_np(error));

@@ -1,12 +1,18 @@
 // process.cpp - the Process handle: its lifecycle, waiting and signalling.
 // How the child is reached (pidfd or pid) is ChildRef's business; the I/O
 // loop is pump.cpp's.
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -143,12 +149,59 @@ void hand_to_background_reaper(detail::ChildRef child) noexcept {
   }
 }
 
+/// The process group of `pid`, as /proc/<pid>/stat says
+/// ("pid (comm) S ppid pgrp ..."); -1 when it cannot be read.
+pid_t pgrp_of(const std::string& stat_path) noexcept {
+  const int fd = sys::open_cloexec(stat_path.c_str(), O_RDONLY);
+  if (fd < 0) return -1;
+  std::array<char, 512> buf{};
+  const ssize_t n = ::read(fd, buf.data(), buf.size() - 1);
+  (void)::close(fd);
+  if (n <= 0) return -1;
+  const std::string_view text(buf.data(), static_cast<std::size_t>(n));
+  const std::size_t close = text.rfind(')');
+  if (close == std::string_view::npos) return -1;
+  // After ") ": state, ppid, pgrp.
+  const char* p = buf.data() + close + 1;
+  for (int field = 0; field < 2; ++field) {
+    while (*p == ' ') ++p;
+    while (*p != ' ' && *p != '\0') ++p;
+  }
+  char* end = nullptr;
+  const long pgrp = std::strtol(p, &end, 10);
+  return end == p ? -1 : static_cast<pid_t>(pgrp);
+}
+
+/// Signals every member of process group `pgid` (our unreaped child leads
+/// it, so the id cannot be reused). kill(-pgid) first; where that is refused
+/// with EPERM (a seccomp filter that refuses negative pids, or one member
+/// running as another user), each member found in /proc is signalled by pid,
+/// so that the members we may kill still die. -1 with EPERM then, since the
+/// group as a whole was refused.
+int signal_group_members(pid_t pgid, int sig) noexcept {
+  if (sys::kill(-pgid, sig) == 0) return 0;
+  if (errno != EPERM) return -1;
+  try {
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const auto pid = static_cast<pid_t>(std::strtol(name.c_str(), nullptr, 10));
+      if (pid > 0 && pgrp_of(it->path().string() + "/stat") == pgid) (void)sys::kill(pid, sig);
+    }
+  } catch (const std::exception&) {  // bad_alloc: the leader is still signalled by the caller
+  }
+  errno = EPERM;
+  return -1;
+}
+
 /// Kill (group first, while the unreaped leader pins the pgid number), reap
 /// within destroy_wait, close: after this the state owns nothing.
 void destroy(ProcessState& s) noexcept {
   s.close_pipes();
   if (s.child && s.status.running()) {
-    if (s.own_group) (void)sys::kill(-s.child.pid(), SIGKILL);
+    if (s.own_group) (void)signal_group_members(s.child.pid(), SIGKILL);
     (void)s.child.signal(SIGKILL);
     if (!reap_quietly(s, deadline_after(s.destroy_wait))) {
       hand_to_background_reaper(std::move(s.child));
@@ -164,7 +217,8 @@ void destroy(ProcessState& s) noexcept {
 /// timeout kills what it may; the public signal_group() reports the EPERM.
 int deliver(const ProcessState& s, int signal, bool group, bool leader_on_eperm) noexcept {
   if (group) {
-    const int rc = sys::kill(-s.child.pid(), signal);
+    const int rc = leader_on_eperm ? signal_group_members(s.child.pid(), signal)
+                                   : sys::kill(-s.child.pid(), signal);
     if (rc == 0 || errno != EPERM || !leader_on_eperm) return rc;
   }
   return s.child.signal(signal);
@@ -194,7 +248,7 @@ std::optional<ExitStatus> terminate_impl(ProcessState& s, std::chrono::milliseco
   // outlive the leader (a shell dies at once, the command it started does
   // not), so the group gets SIGKILL after the grace either way.
   (void)s.child.await_exit(deadline_after(grace));
-  if (s.own_group) (void)sys::kill(-s.child.pid(), SIGKILL);
+  if (s.own_group) (void)signal_group_members(s.child.pid(), SIGKILL);
   if (s.child.signal(SIGKILL) != 0 && errno != ESRCH && *kill_errno == 0) *kill_errno = errno;
   // SIGKILL is delivered at once unless refused: a short bound suffices.
   const Deadline bound = deadline_after(*kill_errno != 0 ? std::chrono::milliseconds(0)
@@ -362,7 +416,9 @@ void ProcessAccess::set_destroy_wait(Process& p, std::chrono::milliseconds d) no
 
 void ProcessAccess::kill_leftover_group(Process& p) noexcept {
   ProcessState& s = *p.state_;
-  if (s.own_group && s.child && s.status.running()) (void)sys::kill(-s.child.pid(), SIGKILL);
+  if (s.own_group && s.child && s.status.running()) {
+    (void)signal_group_members(s.child.pid(), SIGKILL);
+  }
 }
 
 std::optional<ExitStatus> ProcessAccess::terminate_bounded(

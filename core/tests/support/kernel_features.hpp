@@ -55,6 +55,13 @@ inline bool kernel_has_pidfd_info() {
   return has;
 }
 
+/// close_range(CLOSE_RANGE_CLOEXEC) works (Linux 5.11+, not blocked by seccomp).
+inline bool kernel_has_close_range() {
+  static const bool has =
+      ::syscall(SYS_close_range, ~0U - 1, ~0U, 1U << 2 /* CLOSE_RANGE_CLOEXEC */) == 0;
+  return has;
+}
+
 /// /proc is mounted where the library looks for it (ci/kernels'
 /// no-close-range-no-proc profile hides it; the fixtures then read their own
 /// procfs through proc_path()).
