@@ -18,7 +18,6 @@
 #include "sys.hpp"
 
 namespace safeexec {
-using detail::close_fd;
 namespace detail {
 namespace {
 

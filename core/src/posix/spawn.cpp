@@ -50,7 +50,6 @@ extern char** environ;  // NOLINT(readability-redundant-declaration)
 namespace safeexec {
 namespace {
 
-using detail::kernel_features;
 using detail::UniqueFd;
 
 bool has_nul(std::string_view s) {
