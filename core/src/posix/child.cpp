@@ -36,6 +36,7 @@
 #include <cstdint>
 
 #include "safeexec/errors.hpp"
+#include "signal_range.hpp"
 #include "sys.hpp"
 
 #if defined(__clang__)
@@ -58,7 +59,6 @@ struct KernelSigaction {
   std::uint64_t mask;
 };
 constexpr long kKernelSigsetBytes = 8;
-constexpr int kMaxSignal = 64;
 
 [[noreturn]] SAFEEXEC_CHILD_CODE void fail(ChildPlan& plan, SpawnStage stage, int error) {
   plan.report.stage = static_cast<int>(stage);

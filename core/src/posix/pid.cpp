@@ -18,6 +18,7 @@
 #include "log_internal.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/pid.hpp"
+#include "signal_range.hpp"
 #include "sys.hpp"
 #include "unique_fd.hpp"
 
@@ -25,7 +26,6 @@ namespace safeexec {
 namespace {
 
 constexpr pid_t kKernelPidMaxLimit = 4194304;  // PID_MAX_LIMIT on 64-bit
-constexpr int kMaxSignal = 64;
 // get_root_helper_child_pid's search bounds: a process tree is finite, but
 // /proc is read while it changes, and a fork bomb under the helper must not
 // keep us busy.
@@ -47,13 +47,6 @@ std::optional<std::string> read_proc_file(const std::string& path) {
     } else if (errno != EINTR) {
       return std::nullopt;
     }
-  }
-}
-
-void validate_signal(int signal) {
-  if (signal < 0 || signal > kMaxSignal) {
-    throw InvalidArgument("signal " + std::to_string(signal) + " is out of range 0.." +
-                          std::to_string(kMaxSignal));
   }
 }
 
@@ -136,7 +129,7 @@ pid_t parse_pid(std::string_view text) {
 
 KillOutcome kill_process(pid_t pid, int signal) {
   validate_pid(pid);
-  validate_signal(signal);
+  detail::validate_signal(signal);
   if (::kill(pid, signal) == 0) return KillOutcome::delivered;
   if (errno == ESRCH) return KillOutcome::gone;
   // Any other failure means the process exists and we could not signal it:

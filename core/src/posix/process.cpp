@@ -23,6 +23,7 @@
 #include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
+#include "signal_range.hpp"
 #include "sys.hpp"
 
 namespace safeexec {
@@ -54,15 +55,6 @@ void ProcessState::close_pipes() noexcept {
 }  // namespace detail
 
 namespace {
-
-constexpr int kMaxSignal = 64;
-
-void check_signal(int signal) {
-  if (signal < 0 || signal > kMaxSignal) {
-    throw InvalidArgument("signal " + std::to_string(signal) + " is out of range 0.." +
-                          std::to_string(kMaxSignal));
-  }
-}
 
 /// Applies what try_reap found to the handle. Throws StatusLostError when
 /// the status is gone; `*out` is set otherwise, unless still running.
@@ -225,7 +217,7 @@ int deliver(const ProcessState& s, int signal, bool group, bool leader_on_eperm)
 }
 
 KillOutcome signal_checked(ProcessState& s, int signal, bool group) {
-  check_signal(signal);
+  detail::validate_signal(signal);
   if (!s.child || !s.status.running()) return KillOutcome::gone;
   // The leader is unreaped, so its pid - the group's id - cannot be reused.
   if (deliver(s, signal, group, false) == 0) return KillOutcome::delivered;
