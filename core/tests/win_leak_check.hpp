@@ -1,0 +1,86 @@
+// win_leak_check.hpp - the F05 fixture of the Windows suite.
+//
+// SetUp snapshots this process's open handles and TearDown asserts that the
+// set is the same and that no child of this process is left alive. Handles
+// are found by probing every handle value with GetHandleInformation, since
+// GetProcessHandleCount returns 0 under Wine; children come from a Toolhelp
+// snapshot (parent pid = ours, and the process still openable and running).
+#pragma once
+
+#include <windows.h>
+// tlhelp32.h needs windows.h first.
+#include <tlhelp32.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace safeexec_test {
+
+/// Open handle values of this process (kernel handles are multiples of 4).
+inline std::set<unsigned> open_handles() {
+  std::set<unsigned> out;
+  for (unsigned v = 4; v < (1u << 16); v += 4) {
+    DWORD flags = 0;
+    HANDLE h = reinterpret_cast<HANDLE>(static_cast<ULONG_PTR>(v));
+    if (GetHandleInformation(h, &flags)) out.insert(v);
+  }
+  return out;
+}
+
+/// Live children of this process: "pid exe" strings.
+inline std::vector<std::string> live_children() {
+  std::vector<std::string> out;
+  HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+  if (snap == INVALID_HANDLE_VALUE) {
+    ADD_FAILURE() << "CreateToolhelp32Snapshot failed: " << GetLastError();
+    return out;
+  }
+  PROCESSENTRY32W e{};
+  e.dwSize = sizeof e;
+  const DWORD self = GetCurrentProcessId();
+  for (BOOL ok = Process32FirstW(snap, &e); ok; ok = Process32NextW(snap, &e)) {
+    if (e.th32ParentProcessID != self || e.th32ProcessID == self) continue;
+    HANDLE p = OpenProcess(SYNCHRONIZE, FALSE, e.th32ProcessID);
+    if (p == nullptr) continue;
+    const bool alive = WaitForSingleObject(p, 0) == WAIT_TIMEOUT;
+    CloseHandle(p);
+    if (alive) out.push_back(std::to_string(e.th32ProcessID));
+  }
+  CloseHandle(snap);
+  return out;
+}
+
+class LeakChecked : public ::testing::Test {
+ protected:
+  void SetUp() override { handles_before_ = open_handles(); }
+
+  void TearDown() override {
+    const std::set<unsigned> after = open_handles();
+    std::string diff;
+    for (unsigned v : after) {
+      if (!handles_before_.count(v)) diff += " +" + std::to_string(v);
+    }
+    for (unsigned v : handles_before_) {
+      if (!after.count(v)) diff += " -" + std::to_string(v);
+    }
+    EXPECT_TRUE(diff.empty()) << "the test changed this process's handle table:" << diff;
+    // A job-killed child may take a moment to be gone; wait a little.
+    std::vector<std::string> left;
+    for (int i = 0; i < 100; ++i) {
+      left = live_children();
+      if (left.empty()) break;
+      Sleep(20);
+    }
+    std::string pids;
+    for (const auto& p : left) pids += " " + p;
+    EXPECT_TRUE(left.empty()) << "a child was left running:" << pids;
+  }
+
+ private:
+  std::set<unsigned> handles_before_;
+};
+
+}  // namespace safeexec_test
