@@ -5,8 +5,13 @@
 
 #include "safeexec/env.hpp"
 #include "safeexec/errors.hpp"
+#ifdef _WIN32
+#include "windows/env_block.hpp"
+#endif
 
+#ifndef _WIN32
 extern char** environ;  // NOLINT(readability-redundant-declaration)
+#endif
 
 namespace safeexec {
 namespace {
@@ -97,6 +102,11 @@ EnvPolicy& EnvPolicy::allow(std::string name) {
 }
 
 bool EnvPolicy::is_dangerous(std::string_view key) noexcept {
+#ifdef _WIN32
+  // Windows compares names case-insensitively (Path is PATH) and has its
+  // own injection names (windows/env_block.cpp).
+  if (detail::win_env_name_is_dangerous(key)) return true;
+#endif
   if (std::find(kDangerousNames.begin(), kDangerousNames.end(), key) != kDangerousNames.end()) {
     return true;
   }
@@ -124,6 +134,7 @@ void validate_env_additions(const EnvMap& additions, const EnvPolicy& policy) {
   }
 }
 
+#ifndef _WIN32  // windows/env_block.cpp reads the UTF-16 block instead
 EnvMap current_environment() {
   EnvMap env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -134,6 +145,7 @@ EnvMap current_environment() {
   }
   return env;
 }
+#endif
 
 std::vector<std::string> build_child_environment(const EnvMap& base, const EnvMap& additions,
                                                  const EnvPolicy& policy) {

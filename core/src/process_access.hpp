@@ -42,6 +42,18 @@ struct ProcessAccess {
     p.stderr_fd_ = err;
     p.own_group_ = own_group;
   }
+#ifdef _WIN32
+  static void set_windows(Process& p, pid_t pid, void* process, void* job, int in, int out, int err,
+                          bool own_group) {
+    p.pid_ = pid;
+    p.process_handle_ = process;
+    p.job_ = job;
+    p.stdin_fd_ = in;
+    p.stdout_fd_ = out;
+    p.stderr_fd_ = err;
+    p.own_group_ = own_group;
+  }
+#endif
   /// The one poll loop behind communicate() and execute().
   static PumpResult pump(Process& p, const PumpRequest& request, Output& output);
 };

@@ -14,9 +14,9 @@
 #include "win_cmdline.hpp"
 
 #ifdef _WIN32
-#include <shellapi.h>
-
 #include "win_leak_check.hpp"
+// shellapi.h (CommandLineToArgvW) needs windows.h first.
+#include <shellapi.h>
 #else
 #include "leak_check.hpp"
 #endif

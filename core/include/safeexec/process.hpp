@@ -183,6 +183,26 @@ class Process {
   ExitStatus record(int how, int value) noexcept;
   [[noreturn]] void wait_failed(int error);
 
+#ifdef _WIN32
+ public:
+  // Windows: pidfd() is -1; the pipe "fds" are the pipes' HANDLE values
+  // (kernel handles carry 32 significant bits, so they fit an int and are
+  // sign-extended back). Every handle is owned by this object.
+  /// The process HANDLE (nullptr once closed).
+  void* native_handle() const noexcept {
+    return process_handle_;
+  }
+  /// The job object the child and everything it starts belong to
+  /// (KILL_ON_JOB_CLOSE: destroying the handle ends the whole tree).
+  void* job_handle() const noexcept {
+    return job_;
+  }
+
+ private:
+  void* process_handle_ = nullptr;
+  void* job_ = nullptr;
+  bool killed_ = false;  ///< the status comes from our own TerminateJobObject
+#endif
   pid_t pid_ = -1;
   int pidfd_ = -1;
   int stdin_fd_ = -1;
