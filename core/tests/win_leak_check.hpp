@@ -19,6 +19,8 @@
 
 #include <gtest/gtest.h>
 
+#include "safeexec/execute.hpp"
+
 namespace safeexec_test {
 
 /// Probing costs one wineserver round trip per value under Wine, so only
@@ -76,6 +78,18 @@ class LeakChecked : public ::testing::Test {
       } catch (const std::exception&) {
       }
       std::thread([] {}).join();
+      // Wine opens a few handles for good on the first path lookup and the
+      // first spawn (a per-process leak shows in every test, not once).
+      try {
+        (void)safeexec::execute({"safeexec-warm-up-no-such-program"});
+      } catch (const std::exception&) {
+      }
+#ifdef SAFEEXEC_TEST_CHILD
+      try {
+        (void)safeexec::execute({SAFEEXEC_TEST_CHILD, "exit", "0"});
+      } catch (const std::exception&) {
+      }
+#endif
       return true;
     }();
     (void)done;

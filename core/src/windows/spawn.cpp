@@ -31,6 +31,24 @@
 #include "win_cmdline.hpp"
 #include "win_util.hpp"
 
+#ifdef SAFEEXEC_FAULT_INJECTION
+#include <functional>
+
+#include "safeexec/testing/windows_hooks.hpp"
+
+namespace safeexec::testing {
+namespace {
+std::function<void()>& after_create_hook() {
+  static std::function<void()> hook;
+  return hook;
+}
+}  // namespace
+void set_after_create_hook(std::function<void()> hook) {
+  after_create_hook() = std::move(hook);
+}
+}  // namespace safeexec::testing
+#endif
+
 namespace safeexec {
 namespace {
 
@@ -203,6 +221,9 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   UniqueHandle process(pi.hProcess);
   UniqueHandle thread(pi.hThread);
 
+#ifdef SAFEEXEC_FAULT_INJECTION
+  if (testing::after_create_hook()) testing::after_create_hook()();
+#endif
   // 5. Into the job while suspended, then run.
   auto abort_child = [&](SpawnStage stage, DWORD error) {
     (void)::TerminateProcess(process.get(), 1);

@@ -15,6 +15,8 @@
 //   sleep MS             sleep MS milliseconds, then exit 0
 //   spew OUT ERR         write OUT bytes to stdout and ERR to stderr (stdin unread)
 //   ignore-stdin         exit 0 at once, stdin unread
+//   in-job               write "1" if this process is in a job object, else "0"
+//                        (its first action: run before anything could assign it)
 //   grandchild MS        start "sleep MS" as a child of its own, write its pid
 //                        and a newline, then sleep MS too
 #include <fcntl.h>
@@ -95,6 +97,11 @@ int wmain(int argc, wchar_t** argv) {
   _setmode(_fileno(stdout), _O_BINARY);
   _setmode(_fileno(stderr), _O_BINARY);
   if (argc < 2) return 2;
+  if (std::wstring(argv[1]) == L"in-job") {
+    BOOL in = FALSE;
+    (void)IsProcessInJob(GetCurrentProcess(), nullptr, &in);
+    return out(in ? "1" : "0") ? 0 : 3;
+  }
   const std::wstring mode = argv[1];
   if (mode == L"echo") return echo();
   if (mode == L"argv") {
