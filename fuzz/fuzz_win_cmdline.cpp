@@ -151,7 +151,7 @@ void batch_mode(const std::vector<std::string>& argv) {
                   script.find('\0') != std::string::npos;
     std::size_t total = units(script);
     for (const auto& a : args) {
-      reason = reason || a.find_first_of(std::string("\r\n\0", 3)) != std::string::npos ||
+      reason = reason || a.find_first_of(std::string("\r\n\0\"", 4)) != std::string::npos ||
                !valid_utf8(a);
       total += 8 * units(a) + 3;  // '%' becomes 8 characters
     }

@@ -229,6 +229,12 @@ std::string make_batch_command_line(std::string_view cmd_exe, std::string_view s
     if (arg.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
       refuse("batch file argument", "holds CR, LF or NUL, which cmd.exe cannot be given safely");
     }
+    // cmd.exe has no escape for '"': Rust writes "" (two toggles of its
+    // quote state), but whether that keeps the rest quoted depends on the
+    // cmd.exe at hand (Wine's runs "a""&x" as two commands). Refused.
+    if (arg.find('"') != std::string::npos) {
+      refuse("batch file argument", "holds '\"', which cmd.exe has no safe escape for");
+    }
     (void)utf8_to_utf16(arg, "batch file argument");
     bool quote = arg.empty() || arg.back() == '\\';
     for (const char c : arg) {
@@ -251,13 +257,7 @@ std::string make_batch_command_line(std::string_view cmd_exe, std::string_view s
         line.push_back(c);
         continue;
       }
-      if (c == '"') {
-        // cmd toggles its quote state on every '"', so "" leaves it where it
-        // was; backslashes before it are doubled for the msvcrt parser a
-        // script may hand %1 to.
-        append_backslashes(line, backslashes);
-        line.append("\"\"");
-      } else if (c == '%') {
+      if (c == '%') {
         // "%%cd:~,%": the first % has no name after it and stays literal;
         // "%cd:~,%" is an empty substring of %cd%, so whatever follows can
         // never be read as the name of a variable.

@@ -51,12 +51,14 @@ std::vector<std::string> parse_command_line(std::string_view cmdline);
 /// The command line that runs batch file `script` (its full path) with
 /// `args` through cmd.exe: `"<cmd>" /e:ON /v:OFF /d /c ""<script>" <args>"`.
 /// Every argument is quoted when empty, ending in '\', or holding anything
-/// outside letters, digits, non-ASCII text and #$*+-./:?@\_ ; '"' is doubled;
+/// outside letters, digits, non-ASCII text and #$*+-./:?@\_ ;
 /// '%' is written as "%%cd:~,%" so %NAME% can never expand (cmd expands the
 /// no-op substring of %cd% instead); /v:OFF keeps !NAME! inert. Throws
 /// InvalidArgument for a script name holding '"' or ending in '\', an
 /// argument holding CR, LF or NUL (cmd ends a command at a line break, and
-/// no quoting survives it), invalid UTF-8, or an over-long result.
+/// no quoting survives it) or '"' (cmd.exe has no escape for it: Rust's ""
+/// relies on how one cmd.exe toggles its quote state, and Wine's differs),
+/// invalid UTF-8, or an over-long result.
 std::string make_batch_command_line(std::string_view cmd_exe, std::string_view script,
                                     const std::vector<std::string>& args);
 

@@ -55,11 +55,17 @@ namespace {
 using detail::win::UniqueHandle;
 
 /// Serialises "make inheritable + CreateProcessW" across our own spawns, so
-/// a concurrent spawn never sees another spawn's handles inheritable.
-std::mutex& inherit_lock() {
-  static std::mutex m;
-  return m;
-}
+/// a concurrent spawn never sees another spawn's handles inheritable. An
+/// SRW lock: no kernel object, nothing to create on first contention.
+SRWLOCK g_inherit_lock = SRWLOCK_INIT;
+
+class InheritLock {
+ public:
+  InheritLock() noexcept { ::AcquireSRWLockExclusive(&g_inherit_lock); }
+  ~InheritLock() { ::ReleaseSRWLockExclusive(&g_inherit_lock); }
+  InheritLock(const InheritLock&) = delete;
+  InheritLock& operator=(const InheritLock&) = delete;
+};
 
 [[noreturn]] void fail(SpawnStage stage, DWORD error, const std::string& program) {
   throw SpawnError(stage, static_cast<int>(error), program);
@@ -203,7 +209,7 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   if (options.new_process_group()) flags |= CREATE_NEW_PROCESS_GROUP;
   PROCESS_INFORMATION pi{};
   {
-    std::lock_guard<std::mutex> lock(inherit_lock());
+    const InheritLock lock;
     for (HANDLE h : list) {
       if (!::SetHandleInformation(h, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT)) {
         fail(SpawnStage::stdio, ::GetLastError(), program);
