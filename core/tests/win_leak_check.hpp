@@ -70,7 +70,15 @@ class LeakChecked : public ::testing::Test {
     // its handles) for the thread of the first result: a skip or a failure
     // would otherwise show as a leak. A success result does it now.
     SUCCEED();
+    // Wine closes some handles of the warm-up a moment later: wait until
+    // the table holds still before taking it.
     handles_before_ = open_handles();
+    for (int i = 0; i < 20; ++i) {
+      Sleep(25);
+      std::set<unsigned> again = open_handles();
+      if (again == handles_before_) break;
+      handles_before_ = std::move(again);
+    }
   }
 
   /// The runtime opens a few handles for good on first use (the first
@@ -90,7 +98,9 @@ class LeakChecked : public ::testing::Test {
       }
 #ifdef SAFEEXEC_TEST_CHILD
       try {
-        (void)safeexec::execute({SAFEEXEC_TEST_CHILD, "exit", "0"});
+        // Exit 1: the failure is logged, and the first log line opens
+        // handles of its own too.
+        (void)safeexec::execute({SAFEEXEC_TEST_CHILD, "exit", "1"});
       } catch (const std::exception&) {
       }
 #endif
@@ -109,7 +119,13 @@ class LeakChecked : public ::testing::Test {
     // GoogleTest's skip path opens handles of its own on first use; a
     // skipped test did nothing to check.
     if (IsSkipped()) return;
-    const std::set<unsigned> after = open_handles();
+    // A handle the library closed may take a moment to go (a pending
+    // cancel): give the table up to a second to come back.
+    std::set<unsigned> after = open_handles();
+    for (int i = 0; i < 20 && after != handles_before_; ++i) {
+      Sleep(50);
+      after = open_handles();
+    }
     std::string diff;
     for (unsigned v : after) {
       if (!handles_before_.count(v)) diff += " +" + std::to_string(v);
