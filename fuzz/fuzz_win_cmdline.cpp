@@ -147,7 +147,7 @@ void batch_mode(const std::vector<std::string>& argv) {
   try {
     line = win::make_batch_command_line("C:\\Windows\\System32\\cmd.exe", script, args);
   } catch (const safeexec::InvalidArgument& e) {
-    bool reason = script.find('"') != std::string::npos || !valid_utf8(script) ||
+    bool reason = script.find_first_of("\"%") != std::string::npos || !valid_utf8(script) ||
                   script.find('\0') != std::string::npos;
     std::size_t total = units(script);
     for (const auto& a : args) {

@@ -217,6 +217,9 @@ bool batch_safe_char(char c) noexcept {
 std::string make_batch_command_line(std::string_view cmd_exe, std::string_view script,
                                     const std::vector<std::string>& args) {
   if (script.find('"') != std::string_view::npos) refuse("batch file name", "holds a '\"'");
+  // cmd.exe expands %NAME% inside the quoted script name too (found by
+  // fuzz_win_cmdline): a path holding '%' cannot be given to it safely.
+  if (script.find('%') != std::string_view::npos) refuse("batch file name", "holds a '%'");
   if (script.empty() || script.back() == '\\') refuse("batch file name", "ends in '\\'");
   if (has_nul(script) || has_nul(cmd_exe)) refuse("batch file name", "holds a NUL byte");
   // /e:ON keeps the extensions the %cd:~,% trick needs, /v:OFF disables

@@ -54,7 +54,8 @@ std::vector<std::string> parse_command_line(std::string_view cmdline);
 /// outside letters, digits, non-ASCII text and #$*+-./:?@\_ ;
 /// '%' is written as "%%cd:~,%" so %NAME% can never expand (cmd expands the
 /// no-op substring of %cd% instead); /v:OFF keeps !NAME! inert. Throws
-/// InvalidArgument for a script name holding '"' or ending in '\', an
+/// InvalidArgument for a script name holding '"' or '%' (cmd expands %NAME%
+/// inside quotes) or ending in '\', an
 /// argument holding CR, LF or NUL (cmd ends a command at a line break, and
 /// no quoting survives it) or '"' (cmd.exe has no escape for it: Rust's ""
 /// relies on how one cmd.exe toggles its quote state, and Wine's differs),

@@ -192,6 +192,8 @@ TEST_F(WinCmdline, BatchRefusals) {
   const std::string cmd = "cmd.exe";
   EXPECT_THROW(win::make_batch_command_line(cmd, "C:\\a\"b.bat", {}), InvalidArgument);
   EXPECT_THROW(win::make_batch_command_line(cmd, "C:\\dir\\", {}), InvalidArgument);
+  // Found by fuzz_win_cmdline: cmd expands %NAME% in the quoted script name.
+  EXPECT_THROW(win::make_batch_command_line(cmd, "C:\\d\\s%PATH%.bat", {}), InvalidArgument);
   EXPECT_THROW(win::make_batch_command_line(cmd, "x.bat", {"a\nb"}), InvalidArgument);
   EXPECT_THROW(win::make_batch_command_line(cmd, "x.bat", {"a\rb"}), InvalidArgument);
   EXPECT_THROW(win::make_batch_command_line(cmd, "x.bat", {"a\"&calc"}), InvalidArgument);
