@@ -39,7 +39,7 @@ struct Op {
   std::vector<char> buf;
 
   HANDLE h() const { return int_to_handle(*handle); }
-  bool open() const { return handle != nullptr && *handle != -1; }
+  bool is_open() const { return handle != nullptr && *handle != -1; }
   /// Cancels a pending operation and waits until the system is done with
   /// `ov` and `buf`; returns the bytes it moved before the cancel.
   DWORD cancel() noexcept {
@@ -83,13 +83,13 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
     std::array<Op, 3>& ops;
     ~CancelAll() {
       for (Op& op : ops) {
-        if (op.open()) (void)op.cancel();
+        if (op.is_open()) (void)op.cancel();
       }
     }
   } cancel_all{ops};
 
   std::size_t written = 0;
-  if (ops[0].open() && req.input.empty()) ops[0].close();
+  if (ops[0].is_open() && req.input.empty()) ops[0].close();
   const bool child_known = p.process_handle_ != nullptr && p.status_.running();
   bool child_exited = !child_known;
   std::optional<Deadline> linger_until;
@@ -107,7 +107,7 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
 
   for (;;) {
     // Start whatever is not in flight.
-    if (ops[0].open() && !ops[0].pending) {
+    if (ops[0].is_open() && !ops[0].pending) {
       const std::string_view rest = req.input.substr(written);
       const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(rest.size(), 1 << 20));
       (void)::ResetEvent(ops[0].ov.hEvent);
@@ -122,7 +122,7 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
     }
     for (int i = 1; i <= 2; ++i) {
       Op& op = ops[i];
-      if (!op.open() || op.pending) continue;
+      if (!op.is_open() || op.pending) continue;
       const std::size_t room = req.max_output_bytes - sinks[i]->size();
       // One byte past the cap, so that exactly-at-cap is not an error.
       const DWORD want = static_cast<DWORD>(
@@ -162,7 +162,7 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
           (req.deadline && Clock::now() >= *req.deadline) ? PumpEnd::deadline : PumpEnd::lingered;
       if (result.end == PumpEnd::lingered) {
         for (Op& op : ops) {
-          if (op.open()) op.close();
+          if (op.is_open()) op.close();
         }
       }
       return result;
@@ -175,7 +175,7 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
       // them for at most the linger time; a write it will never read ends.
       child_exited = true;
       if (req.linger_after_exit) linger_until = Clock::now() + *req.linger_after_exit;
-      if (ops[0].open()) ops[0].close();
+      if (ops[0].is_open()) ops[0].close();
       continue;
     }
     Op& op = ops[i];
