@@ -89,21 +89,19 @@ std::vector<std::string> with_name(const std::vector<std::string>& env, std::str
 }
 
 TEST_F(WinExecute, EnvironmentNamesIgnoreCaseAndTheBlockIsSorted) {
-  ASSERT_TRUE(SetEnvironmentVariableW(L"SAFEEXEC_CASE", L"parent"));
-  const auto env =
-      child_env({{"safeexec_case", "child"}, {"SAFEEXEC_B", "1"}, {"safeexec_a", "2"}});
-  SetEnvironmentVariableW(L"SAFEEXEC_CASE", nullptr);
-  EXPECT_EQ(with_name(env, "SAFEEXEC_CASE"), (std::vector<std::string>{"safeexec_case=child"}));
+  ASSERT_TRUE(SetEnvironmentVariableW(L"SXTEST_CASE", L"parent"));
+  const auto env = child_env({{"sxtest_case", "child"}, {"SXTEST_B", "1"}, {"sxtest_a", "2"}});
+  SetEnvironmentVariableW(L"SXTEST_CASE", nullptr);
+  EXPECT_EQ(with_name(env, "SXTEST_CASE"), (std::vector<std::string>{"sxtest_case=child"}));
   EXPECT_EQ(with_name(env, "SYSTEMROOT").size(), 1u);
-  // Sorted ignoring case: safeexec_a, SAFEEXEC_B, safeexec_case. (Wine
+  // Sorted ignoring case: sxtest_a, SXTEST_B, sxtest_case. (Wine
   // appends WINE* entries of its own after the block, so only ours are
   // checked here; the block itself is checked below.)
   std::vector<std::string> ours;
   for (const auto& e : env) {
-    if (e.rfind("safeexec_", 0) == 0 || e.rfind("SAFEEXEC_", 0) == 0) ours.push_back(e);
+    if (e.rfind("sxtest_", 0) == 0 || e.rfind("SXTEST_", 0) == 0) ours.push_back(e);
   }
-  EXPECT_EQ(ours,
-            (std::vector<std::string>{"safeexec_a=2", "SAFEEXEC_B=1", "safeexec_case=child"}));
+  EXPECT_EQ(ours, (std::vector<std::string>{"sxtest_a=2", "SXTEST_B=1", "sxtest_case=child"}));
 }
 
 TEST_F(WinExecute, TheBlockIsSortedIgnoringCaseWithSystemRoot) {
