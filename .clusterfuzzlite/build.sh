@@ -13,7 +13,7 @@
 #   <target>                   the fuzzer
 #   <target>_seed_corpus.zip   corpus/<target>/, flattened
 #   <target>.dict, .options    from fuzz/
-# and the helper child the spawning targets start, at $OUT/bin/: every
+# and the helper children the spawning targets start, at $OUT/bin/: every
 # executable loose in $OUT is taken for a fuzzer by ClusterFuzzLite's coverage
 # mode. The targets find it from dirname(argv[0]) in LLVMFuzzerInitialize,
 # since only $OUT exists on a fuzzing machine.
@@ -74,4 +74,14 @@ if ! $CXX $helper_flags $CXXSTD -static "$helper_src" -o "$OUT/bin/safeexec-test
   $CXX $helper_flags $CXXSTD "$helper_src" -o "$OUT/bin/safeexec-test-child"
 fi
 
-echo "safeexec build.sh: built ${targets[*]} and bin/safeexec-test-child in $OUT"
+# 4. The light child of the spawning targets (fuzz/fuzz_child.cpp): no C
+#    library at all, its own _start, so none of the build's flags (no
+#    sanitizer, coverage, -stdlib) - only its own. x86-64 and AArch64; if it
+#    cannot be built the targets use the full helper, which has the same modes.
+light_flags="-std=c++20 -O2 -ffreestanding -fno-exceptions -fno-rtti -fno-stack-protector -fno-builtin -fno-pic -fno-asynchronous-unwind-tables -nostdlib -static"
+if ! $CXX $light_flags "$REPO/fuzz/fuzz_child.cpp" -o "$OUT/bin/safeexec-fuzz-child"; then
+  echo "safeexec build.sh: the light child did not build; the targets will start the full helper"
+  rm -f "$OUT/bin/safeexec-fuzz-child"
+fi
+
+echo "safeexec build.sh: built ${targets[*]}, bin/safeexec-test-child and bin/safeexec-fuzz-child in $OUT"

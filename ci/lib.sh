@@ -28,4 +28,4 @@ ensure_packages() {
 # What every build needs: compilers, build tools, test and bench libraries.
 BASE_PACKAGES=(build-essential cmake ninja-build g++ clang clang-tidy clang-format clang-tools
   cppcheck llvm libclang-rt-14-dev libgtest-dev librapidcheck-dev libbenchmark-dev
-  libboost1.81-dev python3 zip unzip git)
+  libboost1.81-dev libseccomp-dev python3 zip unzip git)

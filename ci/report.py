@@ -99,6 +99,18 @@ def md_table(head, rows):
     return out
 
 
+def kernels_table(cells):
+    """ci/kernels' matrix (kernels/kernels.json): profile x suite -> counts."""
+    head = ["profile", "suite", "passed", "failed", "skipped", "failing or skipped tests"]
+    rows = []
+    for c in cells:
+        names = c.get("failed_tests", []) + [t + " (skipped)" for t in c.get("skipped_tests", [])]
+        shown = ", ".join(names[:8]) + (f" (+{len(names) - 8} more: kernels/kernels.json)" if len(names) > 8 else "")
+        rows.append([c["profile"], c["suite"], c["passed"], c["failed"], c["skipped"],
+                     shown or c.get("error", "")])
+    return head, rows
+
+
 def html_table(head, rows):
     cells = "".join(f"<th>{html.escape(str(h))}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
@@ -142,6 +154,9 @@ def main():
     coverage = read_json(out / "coverage" / "coverage.json")
     fuzz = read_json(out / "fuzz" / "summary.json")
     ratios = read_json(out / "bench" / "ratios.json")
+    kernels = read_json(out / "kernels" / "kernels.json")
+    if kernels and any(c["failed"] or c.get("error") for c in kernels):
+        failed = True
     total_tests = len(results)
     failed_tests = sorted(n for n, r in results.items() if r != "pass")
 
@@ -158,6 +173,8 @@ def main():
         verdict = "guarded" if f["ok"] else "**NOT PROVEN**"
         md.append(f"| {f['id']} | {f['finding']} | {f['passed']}/{len(f['tests'])}: {', '.join(f['tests'][:6])}"
                   f"{' …' if len(f['tests']) > 6 else ''} | {f['mutant']} {('(' + f['mutant_caught_by'] + ')') if f['mutant_caught_by'] else ''} | {verdict} |")
+    md += ["", "## Degraded kernels (ci/kernels: the suites under each seccomp_run profile)"]
+    md += md_table(*kernels_table(kernels)) if kernels else ["- not run"]
     md += ["", "## Static analysis"]
     md += [f"- {r[0]}: {r[1]} ({r[2] if len(r) > 2 else ''})" for r in lint] or ["- not run"]
     md += ["", "## Sanitizers"]
@@ -200,6 +217,7 @@ tr.bad td:first-child{{background:#fcc}}pre{{background:#f5f5f5;padding:1em;over
 <h2>Steps</h2><table><tr><th>step</th><th>result</th><th>seconds</th></tr>{step_rows}</table>
 <p>Tests: {total_tests - len(failed_tests)}/{total_tests} passed ({esc(', '.join(failed_tests)) or 'no failures'})</p>
 <h2>Findings</h2><table><tr><th>id</th><th>finding</th><th>guarding tests</th><th>mutant</th></tr>{rows}</table>
+<h2>Degraded kernels (ci/kernels)</h2>{html_table(*kernels_table(kernels)) if kernels else '<p>not run</p>'}
 <h2>Static analysis</h2><pre>{esc(chr(10).join(' '.join(r) for r in lint) or 'not run')}</pre>
 <h2>Sanitizers</h2><pre>{esc(chr(10).join(' '.join(r) for r in sanitize) or 'not run')}</pre>
 <h2>Coverage of core/src</h2><p>{f"lines {coverage['lines']}%, branches {coverage['branches']}% (floor {coverage['floor']}%): <a href='coverage/html/index.html'>HTML</a>" if coverage else 'not run'}</p>
@@ -213,6 +231,9 @@ tr.bad td:first-child{{background:#fcc}}pre{{background:#f5f5f5;padding:1em;over
     summary += [f"  {s[0]:<10} {s[1]:<8} {s[2]:>5}s" for s in steps]
     summary.append(f"  tests      {total_tests - len(failed_tests)}/{total_tests} passed")
     summary.append("  findings   " + " ".join(f"{f['id']}:{'ok' if f['ok'] else 'NO'}" for f in per_finding))
+    if kernels:
+        summary.append("  kernels    " + " ".join(f"{c['profile']}/{c['suite']}:{'ok' if not c['failed'] and not c.get('error') else 'FAIL'}"
+                                             for c in kernels))
     caught = sum(1 for f in per_finding if f["mutant"] == "caught")
     summary.append(f"  mutants    {caught}/14 caught")
     if coverage:

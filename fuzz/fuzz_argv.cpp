@@ -10,9 +10,10 @@
 //                 128 KiB MAX_ARG_STRLEN);
 //   from the front: the argument strings, then a secret for describe_argv.
 //
-// argv[0] is always the helper child (never a fuzzed program name: a fuzzer
-// must not get to run `reboot`), argv[1] is its mode `argv`, the fuzzed
-// arguments follow. Invariants:
+// argv[0] is always the helper child - the light one, safeexec-fuzz-child,
+// which prints its argv as the full helper does - never a fuzzed program
+// name (a fuzzer must not get to run `reboot`); argv[1] is its mode `argv`,
+// the fuzzed arguments follow. Invariants:
 //   * an empty argv, an empty argv[0], or a NUL in any argument is refused
 //     with InvalidArgument before any pipe or clone;
 //   * an argument of MAX_ARG_STRLEN bytes or more fails with SpawnError at
@@ -20,7 +21,8 @@
 //   * otherwise the child prints exactly the fuzzed arguments, byte for byte:
 //     no shell, no splitting, no globbing, no expansion, no quote removal;
 //     it exits 0 with nothing on stderr;
-//   * describe_argv() never shows a masked secret and escapes control bytes;
+//   * describe_argv() never shows a masked secret and holds no control byte
+//     (fuzz_message checks the rendering itself in depth);
 //   * afterwards this process has exactly the descriptors it had, and no child.
 #include <sys/resource.h>
 #include <unistd.h>
@@ -85,7 +87,7 @@ void check_describe_argv(const std::vector<std::string>& argv, const std::string
   const std::string described = safeexec::describe_argv(argv, {secret});
   for (char c : described) {
     const auto u = static_cast<unsigned char>(c);
-    FUZZ_CHECK((u >= 0x20 && u < 0x7f) || c == '\n' || c == '\t',
+    FUZZ_CHECK(u >= 0x20 && u < 0x7f,
                "describe_argv let a control or non-ASCII byte through: " + printable(described));
   }
   if (!secret.empty() && secret.find_first_not_of("x0123456789abcdef") != std::string::npos) {
@@ -98,6 +100,7 @@ void check_describe_argv(const std::vector<std::string>& argv, const std::string
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   safeexec_fuzz::locate_test_child(*argc > 0 ? (*argv)[0] : nullptr);
+  safeexec_fuzz::locate_light_child(*argc > 0 ? (*argv)[0] : nullptr);
   // Spawn failures (E2BIG) are logged; keep them off the fuzzer's output.
   safeexec_fuzz::LogCapture::install();
   const long page = ::sysconf(_SC_PAGESIZE);
@@ -137,8 +140,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<std::string> argv;
   if (shape != 13) {
     argv.push_back(shape == 14   ? std::string()
-                   : shape == 15 ? safeexec_fuzz::test_child() + std::string("\0x", 2)
-                                 : safeexec_fuzz::test_child());
+                   : shape == 15 ? safeexec_fuzz::light_child() + std::string("\0x", 2)
+                                 : safeexec_fuzz::light_child());
     argv.push_back("argv");
     argv.insert(argv.end(), args.begin(), args.end());
   }

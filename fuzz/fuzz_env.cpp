@@ -4,6 +4,8 @@
 // Input layout (see fuzz_input.hpp; fuzz/make_seeds.py writes seeds):
 //   from the end: flags byte (bits 0-1 policy kind: 0/1 deny_dangerous,
 //                 2 deny_dangerous + allow(names), 3 allow_only(names);
+//                 bits 2-3 inherit kind: 0 all, 1 none, 2 only(names),
+//                 3 all().remove(names); bit 4: remove_dangerous() too;
 //                 bits 5-7 all set: also spawn the helper child in `env` mode),
 //                 the number of policy names (0..4), the number of additions (0..8);
 //   from the front: the policy names, then key, value, key, value, ...
@@ -20,9 +22,15 @@
 //     inputs the reference refuses, with InvalidArgument and nothing else;
 //   * an accepted envp is sorted, every entry is KEY=VALUE, and it parses
 //     back to exactly base-with-additions (an '=' in a key would show here);
+//   * EnvInherit::only/remove refuse exactly the malformed names;
+//     inherited_environment() of a synthetic environ (the additions as raw
+//     "key=value" entries, '='-less entries, duplicates) keeps exactly the
+//     well-formed entries the reference inherit rule keeps, first one of a
+//     key winning, and reports one drop per malformed entry, never a value;
 //   * with the spawn flag: execute() of `safeexec-test-child env` either
 //     refuses before any pipe or clone (refused additions), or the child
-//     reports exactly this process's environment with the additions applied;
+//     reports exactly this process's environment, filtered by the inherit
+//     rule, with the additions applied;
 //     afterwards the descriptors and children are exactly as before.
 #include <array>
 #include <chrono>
@@ -65,22 +73,61 @@ bool reference_valid_key(std::string_view key) {
 // The names env.hpp documents as dangerous. The library may refuse more
 // (that is safe); it must refuse at least these.
 bool documented_dangerous(std::string_view key) {
-  static constexpr std::array<std::string_view, 27> kNames = {"GCONV_PATH",   "GLIBC_TUNABLES",
-                                                              "NLSPATH",      "LOCPATH",
-                                                              "HOSTALIASES",  "RES_OPTIONS",
-                                                              "LOCALDOMAIN",  "RESOLV_HOST_CONF",
-                                                              "NIS_PATH",     "GETCONF_DIR",
-                                                              "TMPDIR",       "TZDIR",
-                                                              "BASH_ENV",     "ENV",
-                                                              "SHELLOPTS",    "BASHOPTS",
-                                                              "PS4",          "PROMPT_COMMAND",
-                                                              "IFS",          "CDPATH",
-                                                              "PERLLIB",      "RUBYLIB",
-                                                              "RUBYOPT",      "NODE_OPTIONS",
-                                                              "NODE_PATH",    "JAVA_TOOL_OPTIONS",
-                                                              "_JAVA_OPTIONS"};
-  static constexpr std::array<std::string_view, 7> kPrefixes = {
-      "LD_", "DYLD_", "MALLOC_", "PYTHON", "PERL5", "LUA_PATH", "LUA_CPATH"};
+  static constexpr auto kNames = std::to_array<std::string_view>({"GCONV_PATH",
+                                                                  "GLIBC_TUNABLES",
+                                                                  "NLSPATH",
+                                                                  "LOCPATH",
+                                                                  "HOSTALIASES",
+                                                                  "RES_OPTIONS",
+                                                                  "LOCALDOMAIN",
+                                                                  "RESOLV_HOST_CONF",
+                                                                  "NIS_PATH",
+                                                                  "GETCONF_DIR",
+                                                                  "TMPDIR",
+                                                                  "TZDIR",
+                                                                  "BASH_ENV",
+                                                                  "ENV",
+                                                                  "SHELLOPTS",
+                                                                  "BASHOPTS",
+                                                                  "PS4",
+                                                                  "PROMPT_COMMAND",
+                                                                  "IFS",
+                                                                  "CDPATH",
+                                                                  "PERLLIB",
+                                                                  "RUBYLIB",
+                                                                  "RUBYOPT",
+                                                                  "NODE_OPTIONS",
+                                                                  "NODE_PATH",
+                                                                  "JAVA_TOOL_OPTIONS",
+                                                                  "_JAVA_OPTIONS",
+                                                                  "JDK_JAVA_OPTIONS",
+                                                                  "CLASSPATH",
+                                                                  "OPENSSL_CONF",
+                                                                  "OPENSSL_ENGINES",
+                                                                  "OPENSSL_MODULES",
+                                                                  "SSL_CERT_FILE",
+                                                                  "SSL_CERT_DIR",
+                                                                  "SSLKEYLOGFILE",
+                                                                  "GIT_SSH_COMMAND",
+                                                                  "GIT_SSH",
+                                                                  "GIT_EXEC_PATH",
+                                                                  "GIT_ASKPASS",
+                                                                  "SSH_ASKPASS",
+                                                                  "PATH_LOCALE",
+                                                                  "TERMINFO",
+                                                                  "GLOBIGNORE",
+                                                                  "FPATH",
+                                                                  "ZDOTDIR",
+                                                                  "NODE_EXTRA_CA_CERTS",
+                                                                  "RUSTC_WRAPPER",
+                                                                  "GOFLAGS",
+                                                                  "GOTOOLCHAIN",
+                                                                  "LESSOPEN",
+                                                                  "CURL_CA_BUNDLE",
+                                                                  "REQUESTS_CA_BUNDLE"});
+  static constexpr auto kPrefixes =
+      std::to_array<std::string_view>({"LD_", "DYLD_", "MALLOC_", "PYTHON", "PERL5", "LUA_PATH",
+                                       "LUA_CPATH", "GIT_CONFIG", "KRB5_CONFIG", "_RLD"});
   for (std::string_view n : kNames) {
     if (key == n) return true;
   }
@@ -146,7 +193,46 @@ const EnvMap& synthetic_base() {
   return base;
 }
 
-void check_spawn(const EnvMap& additions, const EnvPolicy& policy, bool expected_ok) {
+/// The inherit rule as env.hpp states it, written independently of env.cpp.
+struct ReferenceInherit {
+  unsigned kind = 0;  // 0 all, 1 none, 2 only(names), 3 all().remove(names)
+  bool drop_dangerous = false;
+  std::set<std::string, std::less<>> names;  // the well-formed ones
+
+  bool keeps(std::string_view key) const {
+    if (drop_dangerous && EnvPolicy::is_dangerous(key)) return false;
+    switch (kind) {
+      case 0:
+        return true;
+      case 1:
+        return false;
+      case 2:
+        return names.count(key) != 0;
+      default:
+        return names.count(key) == 0;
+    }
+  }
+};
+
+/// `entries` as a child inherits them under `rule`: entries without '=' or
+/// with a malformed key dropped (counted in *dropped), first of a key wins.
+EnvMap reference_inherited(const std::vector<std::string>& entries, const ReferenceInherit& rule,
+                           std::size_t* dropped) {
+  EnvMap out;
+  for (const std::string& e : entries) {
+    const std::size_t eq = e.find('=');
+    if (eq == std::string::npos || !reference_valid_key(std::string_view(e).substr(0, eq))) {
+      ++*dropped;
+      continue;
+    }
+    const std::string key = e.substr(0, eq);
+    if (rule.keeps(key)) out.emplace(key, e.substr(eq + 1));
+  }
+  return out;
+}
+
+void check_spawn(const EnvMap& additions, const EnvPolicy& policy, bool expected_ok,
+                 const safeexec::EnvInherit& inherit, const ReferenceInherit& rule) {
   const auto before = safeexec_fuzz::ProcessSnapshot::take();
   const auto attempts = safeexec_fuzz::SpawnAttempts::now();
   const EnvMap parent_env = safeexec::current_environment();
@@ -155,6 +241,7 @@ void check_spawn(const EnvMap& additions, const EnvPolicy& policy, bool expected
         {safeexec_fuzz::test_child(), "env"}, safeexec::ExecuteOptions{}
                                                   .addl_env(additions)
                                                   .env_policy(policy)
+                                                  .inherit_env(inherit)
                                                   .timeout(std::chrono::seconds(10))
                                                   .kill_grace(std::chrono::milliseconds(200)));
     FUZZ_CHECK(expected_ok, "execute() started a child with refused environment additions");
@@ -166,7 +253,10 @@ void check_spawn(const EnvMap& additions, const EnvPolicy& policy, bool expected
       entries.push_back(r.out.substr(start, end - start));
       start = end + 1;
     }
-    EnvMap expected = parent_env;
+    EnvMap expected;
+    for (const auto& [k, v] : parent_env) {
+      if (reference_valid_key(k) && rule.keeps(k)) expected.emplace(k, v);
+    }
     for (const auto& [k, v] : additions) expected.insert_or_assign(k, v);
     const EnvMap got = parse_envp(entries, "child environment");
     FUZZ_CHECK(got == expected, "the child's environment is not parent + additions: " +
@@ -228,6 +318,31 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     allowed = listed;
   }
   FUZZ_CHECK(policy.is_allowlist() == (policy_kind == 3), "is_allowlist() is wrong");
+
+  // 1b. What is inherited: the same names, as only() or remove() lists.
+  ReferenceInherit rule;
+  rule.kind = (flags >> 2U) & 3U;
+  rule.drop_dangerous = (flags & 0x10U) != 0;
+  safeexec::EnvInherit inherit =
+      rule.kind == 1 ? safeexec::EnvInherit::none() : safeexec::EnvInherit::all();
+  if (rule.kind >= 2) {
+    std::set<std::string, std::less<>> listed(names.begin(), names.end());
+    bool any_invalid = false;
+    for (const std::string& n : listed) any_invalid = any_invalid || !reference_valid_key(n);
+    const auto refused = invalid_argument_from(
+        [&] {
+          inherit = rule.kind == 2 ? safeexec::EnvInherit::only(listed)
+                                   : safeexec::EnvInherit::all().remove(listed);
+        },
+        "EnvInherit::only/remove");
+    FUZZ_CHECK(refused.has_value() == any_invalid,
+               "EnvInherit::only/remove disagree with the grammar");
+    std::erase_if(listed, [](const std::string& n) { return !reference_valid_key(n); });
+    inherit = rule.kind == 2 ? safeexec::EnvInherit::only(listed)
+                             : safeexec::EnvInherit::all().remove(listed);
+    rule.names = std::move(listed);
+  }
+  if (rule.drop_dangerous) inherit.remove_dangerous();
 
   // 2. The additions, one key at a time.
   EnvMap additions;
@@ -325,10 +440,43 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
 
+  // 3b. Inheritance from a synthetic environ: the base, every addition as a
+  //     raw entry (as a C string: cut at its first NUL), and every key alone.
+  {
+    std::vector<std::string> raw;
+    for (const auto& [k, v] : synthetic_base()) raw.push_back(k + "=" + v);
+    for (const auto& [k, v] : additions) {
+      const std::string entry = k + "=" + v;
+      raw.emplace_back(entry.c_str());
+      raw.emplace_back(k.c_str());
+    }
+    std::vector<const char*> ptrs;
+    for (const std::string& e : raw) ptrs.push_back(e.c_str());
+    ptrs.push_back(nullptr);
+    std::vector<std::string> dropped;
+    const EnvMap got = safeexec::inherited_environment(ptrs.data(), inherit, &dropped);
+    std::size_t want_dropped = 0;
+    const EnvMap want = reference_inherited(raw, rule, &want_dropped);
+    FUZZ_CHECK(got == want, "inherited_environment disagrees with the reference: " +
+                                first_difference(got, want));
+    FUZZ_CHECK(dropped.size() == want_dropped,
+               "inherited_environment reports a wrong number of dropped entries");
+    for (const std::string& e : raw) {
+      const std::size_t eq = e.find('=');
+      if (eq == std::string::npos || reference_valid_key(e.substr(0, eq))) continue;
+      const std::string value = e.substr(eq + 1);
+      if (value.size() < 8 || e.substr(0, eq).find(value) != std::string::npos) continue;
+      for (const std::string& d : dropped) {
+        FUZZ_CHECK(d.find(value) == std::string::npos,
+                   "a dropped entry's value appears in its description: " + printable(d));
+      }
+    }
+  }
+
   // 4. Now and then, the real thing: a child reports its environment. Not
   //    when the input opted into a loader/interpreter name: LD_PRELOAD or
   //    GLIBC_TUNABLES with fuzzed values may legitimately break the child.
-  if (spawn && !opted_into_dangerous) check_spawn(additions, policy, expected_ok);
+  if (spawn && !opted_into_dangerous) check_spawn(additions, policy, expected_ok, inherit, rule);
   // Free what this input allocated, within this input: libFuzzer re-runs an
   // input under LeakSanitizer whenever mallocs and frees do not balance.
   safeexec_fuzz::LogCapture::install().clear();

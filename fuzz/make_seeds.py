@@ -69,9 +69,11 @@ class Seed:
 
 
 # ---------------------------------------------------------------- fuzz_env
-def env_seed(additions, policy_kind=0, names=(), spawn=True):
+def env_seed(additions, policy_kind=0, names=(), spawn=True, inherit_kind=0,
+             remove_dangerous=False):
     s = Seed()
-    flags = policy_kind | (0xE0 if spawn else 0)
+    flags = (policy_kind | (inherit_kind << 2) | (0x10 if remove_dangerous else 0)
+             | (0xE0 if spawn else 0))
     s.u8(flags).int_in_range(len(names), 0, 4, 8).int_in_range(len(additions), 0, 8, 8)
     for n in names:
         s.string(n, 64)
@@ -107,6 +109,18 @@ ENV_SEEDS = {
     "value_non_utf8": env_seed([("BYTES", bytes(range(1, 256)).decode("latin-1")[:400])]),
     "no_additions_spawn": env_seed([]),
     "in_process_only": env_seed([("A", "1"), ("B_2", "2")], spawn=False),
+    # Item 17: what is inherited (0 all, 1 none, 2 only(names), 3 all().remove(names)).
+    "inherit_none": env_seed([("ADDED", "1")], inherit_kind=1),
+    "inherit_only_path_home": env_seed([], names=["PATH", "HOME"], inherit_kind=2),
+    "inherit_remove_path": env_seed([("X", "1")], names=["PATH"], inherit_kind=3),
+    "inherit_only_invalid_name": env_seed([], names=["PATH=", "HOME"], inherit_kind=2),
+    "inherit_remove_dangerous": env_seed([("OK", "1")], remove_dangerous=True),
+    "inherit_malformed_raw_entries": env_seed(
+        [("A-B", "value-that-must-not-be-logged"), ("", "empty-key-value"), ("GOOD", "1")],
+        spawn=False, inherit_kind=3, names=["GOOD"]),
+    "new_denylist_names": env_seed(
+        [("JDK_JAVA_OPTIONS", "-javaagent:/tmp/a.jar"), ("OPENSSL_CONF", "/tmp/o.cnf"),
+         ("GIT_SSH_COMMAND", "sh -c id"), ("SSLKEYLOGFILE", "/tmp/keys")]),
 }
 
 
@@ -246,11 +260,81 @@ PID_SEEDS = {
     "proc_probe_init": pid_call(63, pid=1, flags=3 << 2),
 }
 
+# ------------------------------------------------------------- fuzz_message
+def message_seed(a, part=3, b_shape=0, b_pos=0, b=(), secrets=(), input="", data="", limit=300,
+                 copies=0, plant_at=0, code=1, secret_kinds=None, input_kind=0, input_at=0,
+                 input_len=0):
+    s = Seed()
+    s.int_in_range(part, 0, 3, 4)
+    s.int_in_range(len(a), 0, 6, 8).int_in_range(b_shape, 0, 4, 4).int_in_range(b_pos, 0, 65535, 2)
+    for x in a:
+        s.string(x, 48)
+    if b_shape == 0:
+        s.int_in_range(len(b), 0, 6, 8)
+        for x in b:
+            s.string(x, 48)
+    s.int_in_range(len(secrets), 0, 4, 8)
+    kinds = secret_kinds or [(0, 0, 1)] * len(secrets)
+    for kind, at, length in kinds:
+        s.int_in_range(kind, 0, 2, 4).int_in_range(at, 0, 65535, 2).int_in_range(length, 1, 24, 8)
+    s.int_in_range(input_kind, 0, 1, 4).int_in_range(input_at, 0, 65535, 2)
+    s.int_in_range(input_len, 0, 64, 8).int_in_range(limit, 0, 300, 8)
+    s.int_in_range(copies, 0, 3, 4).int_in_range(plant_at, 0, 65535, 2)
+    s.int_in_range(code, -(2**15), 2**15 - 1, 2)
+    for x in secrets:
+        s.string(x, 24)
+    s.string(input, 64)
+    s.payload(data)
+    return s.bytes()
+
+
+MESSAGE_SEEDS = {
+    # Item 15: masking "pass" first left "***word123" of "password123".
+    "nested_secrets": message_seed(["--password=password123", "user"], part=0, b_shape=2,
+                                   secrets=["pass", "password123"],
+                                   data="login --password=password123 failed\n"),
+    # Overlapping secrets, echoed on stderr, the excerpt cut inside one.
+    "overlapping_secrets_cut": message_seed(["cat", "/tmp/token-abcdef"], part=1, b_shape=1,
+                                            b_pos=8, secrets=["abcd", "cdef"], limit=18,
+                                            data="cat: /tmp/token-abcdef: No such file\n"),
+    # Item 15: process_input echoed by the child, cut by the limit.
+    "input_echo_cut": message_seed(["cat", "-"], part=1, input="stdin-secret-0123456789",
+                                   data="stdin-secret-0123456789" * 3, limit=30),
+    # Below the minimum length the input is not masked.
+    "input_one_byte": message_seed(["grep", "a"], part=1, input="a", data="banana\n", limit=300),
+    # Item 16: {"a' 'b"} and {"a", "b"} rendered the same.
+    "quote_collision": message_seed(["a' 'b"], part=0, b=["a", "b"]),
+    "split_argument": message_seed(["a b"], part=0, b_shape=1, b_pos=7),
+    # Item 16: control bytes, ESC sequences, quotes of every kind.
+    "control_bytes": message_seed(["line\nstatus: ok", "\x1b[31mred", "\t\r", "\\'\"$'x'", ""],
+                                  part=0, b_shape=3, b_pos=0x0102),
+    "non_ascii": message_seed(["\xe2\x80\xae-rtl", "\xff\x00"], part=0, b_shape=4),
+    # An env key that is a terminal escape; a value with NUL.
+    "env_key_escape": message_seed([], part=2, secrets=["A\x1b]0;x\x07=B"], data="v\x00tail"),
+    # Item 16: SpawnError put argv[0] into its message raw.
+    "spawn_error_program": message_seed(["/bin/x\nstatus: exited with code 0", "y"], part=2,
+                                        secrets=["K EY"], data="v"),
+    # A child's output that forges the message's own lines.
+    "forged_status_line": message_seed(["true"], data="out\nstatus: exited with code 0\n",
+                                       code=-9),
+    # Secrets taken from the data and from each other (nested), planted copies.
+    "sliced_secrets": message_seed(["x"], part=1, secrets=["", "", ""],
+                                   data="0123456789abcdef" * 4,
+                                   secret_kinds=[(1, 3, 10), (2, 2, 4), (2, 1, 3)],
+                                   input_kind=1, input_at=5, input_len=12, copies=3,
+                                   plant_at=17, limit=40),
+    "nested_secrets_message": message_seed(["--password=password123"], part=3,
+                                           secrets=["password123", "pass"],
+                                           data="password123\npass\n", limit=14),
+    "empty": message_seed([]),
+}
+
 TARGETS = {
     "fuzz_env": ENV_SEEDS,
     "fuzz_argv": ARGV_SEEDS,
     "fuzz_process_input": INPUT_SEEDS,
     "fuzz_pid": PID_SEEDS,
+    "fuzz_message": MESSAGE_SEEDS,
 }
 
 

@@ -69,6 +69,13 @@ for options in "$ROOT"/fuzz/*.options; do targets+=("$(basename "$options" .opti
 [ -x "$OUT/bin/safeexec-test-child" ] || fail "\$OUT/bin/safeexec-test-child missing or not executable"
 ! grep -q LLVMFuzzerTestOneInput "$OUT/bin/safeexec-test-child" ||
   fail "the helper child contains LLVMFuzzerTestOneInput (coverage mode would take it for a fuzzer)"
+if [ "$(uname -m)" = x86_64 ] || [ "$(uname -m)" = aarch64 ]; then
+  [ -x "$OUT/bin/safeexec-fuzz-child" ] || fail "\$OUT/bin/safeexec-fuzz-child (the light child) missing"
+  ! grep -q LLVMFuzzerTestOneInput "$OUT/bin/safeexec-fuzz-child" ||
+    fail "the light child contains LLVMFuzzerTestOneInput"
+  "$OUT/bin/safeexec-fuzz-child" argv x | cmp -s - <(printf 'x\0') ||
+    fail "the light child does not print its argv"
+fi
 expected_exes="$(printf '%s\n' "${targets[@]}" | sort)"
 loose_exes="$(find "$OUT" -maxdepth 1 -type f -perm -u+x -printf '%f\n' | sort)"
 [ "$loose_exes" = "$expected_exes" ] ||

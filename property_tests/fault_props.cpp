@@ -93,6 +93,10 @@ const char* call_name(Call c) {
       return "close_range";
     case Call::open:
       return "open";
+    case Call::signal:
+      return "signal";
+    case Call::thread_create:
+      return "thread_create";
     case Call::count_:
       break;
   }

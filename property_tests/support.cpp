@@ -27,6 +27,7 @@ namespace safeexec_props {
 namespace {
 
 using safeexec_test_support::all_digits;
+using safeexec_test_support::proc_path;
 using safeexec_test_support::read_small_file;
 
 void sleep_for_ms(int ms) {
@@ -49,7 +50,7 @@ const std::string& helper_path() {
 
 std::set<int> open_fds() {
   std::set<int> fds;
-  DIR* d = ::opendir("/proc/self/fd");
+  DIR* d = ::opendir(proc_path("/self/fd").c_str());
   if (d == nullptr) return fds;
   const int own = ::dirfd(d);
   while (const dirent* e = ::readdir(d)) {
@@ -68,7 +69,7 @@ std::string show_fds(const std::set<int>& fds) {
     out += std::to_string(fd);
     // Name what the descriptor is: "pipe:[123]", "anon_inode:[pidfd]", ...
     char target[256];
-    const std::string link = "/proc/self/fd/" + std::to_string(fd);
+    const std::string link = proc_path("/self/fd/") + std::to_string(fd);
     const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
     if (n > 0) {
       out += "=" + std::string(target, static_cast<std::size_t>(n));
@@ -138,7 +139,7 @@ std::string new_tag() {
 
 namespace {
 bool cmdline_has(pid_t pid, const std::string& tag) {
-  std::string cmd = read_small_file("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string cmd = read_small_file(proc_path("/" + std::to_string(pid) + "/cmdline"));
   std::replace(cmd.begin(), cmd.end(), '\0', ' ');
   return cmd.find(tag) != std::string::npos;
 }
@@ -162,14 +163,20 @@ bool drain_tagged(const std::string& tag, std::chrono::milliseconds limit) {
     sleep_for_ms(5);
   }
   // Still there: kill through a pidfd taken before re-checking the command
-  // line, so a recycled pid is never hit.
+  // line, so a recycled pid is never hit. Without pidfds (or with
+  // pidfd_send_signal refused: ci/kernels' no-pidfd and eperm-kill profiles)
+  // kill the pid right after the check: a cleanup, with a race of microseconds.
   for (const pid_t pid : live_tagged(tag)) {
     const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U));
-    if (pidfd < 0) continue;
-    if (cmdline_has(pid, tag)) {
-      (void)::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U);
+    if (!cmdline_has(pid, tag)) {
+      if (pidfd >= 0) (void)::close(pidfd);
+      continue;
     }
-    (void)::close(pidfd);
+    if (pidfd < 0 ||
+        (::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U) != 0 && errno != ESRCH)) {
+      (void)::kill(pid, SIGKILL);
+    }
+    if (pidfd >= 0) (void)::close(pidfd);
   }
   const auto kill_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (!live_tagged(tag).empty() && std::chrono::steady_clock::now() < kill_deadline) {

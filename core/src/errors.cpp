@@ -8,6 +8,7 @@
 #include <string>
 
 #include "safeexec/errors.hpp"
+#include "text_internal.hpp"
 
 namespace safeexec {
 namespace {
@@ -71,6 +72,8 @@ const char* to_string(SpawnStage stage) noexcept {
       return "chdir";
     case SpawnStage::exec:
       return "exec";
+    case SpawnStage::path_lookup:
+      return "path_lookup";
   }
   return "unknown";
 }
@@ -94,7 +97,14 @@ SystemError::SystemError(const std::string& what, int error_code)
     : Error(what + ": " + describe_errno(error_code)), error_code_(error_code) {}
 
 SpawnError::SpawnError(SpawnStage stage, int error_code, const std::string& program)
-    : SystemError("cannot start '" + program + "': " + to_string(stage) + " failed", error_code),
+    // argv[0] is the caller's: quoted and escaped like describe_argv (item 16).
+    : SystemError("cannot start " + detail::quote_word(program) + ": " + to_string(stage) +
+                      " failed" +
+                      (stage == SpawnStage::path_lookup
+                           ? " (found through an empty or relative PATH entry, i.e. in the "
+                             "working directory: refused; name it with a '/' to run it)"
+                           : ""),
+                  error_code),
       stage_(stage),
       program_(program) {}
 
@@ -105,8 +115,12 @@ ProcessExecutionError::ProcessExecutionError(const std::string& what, ExitStatus
       stdout_excerpt_(std::move(stdout_excerpt)),
       stderr_excerpt_(std::move(stderr_excerpt)) {}
 
-TimeoutError::TimeoutError(const std::string& what, std::chrono::milliseconds timeout)
-    : Error(what), timeout_(timeout) {}
+TimeoutError::TimeoutError(const std::string& what, std::chrono::milliseconds timeout,
+                           std::string partial_stdout, std::string partial_stderr)
+    : Error(what),
+      timeout_(timeout),
+      partial_stdout_(std::move(partial_stdout)),
+      partial_stderr_(std::move(partial_stderr)) {}
 
 OutputLimitError::OutputLimitError(const std::string& what, std::string stream, std::size_t limit)
     : Error(what), stream_(std::move(stream)), limit_(limit) {}

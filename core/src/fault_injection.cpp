@@ -54,6 +54,7 @@ void clear_faults() noexcept {
     s.calls.store(0, std::memory_order_relaxed);
   }
   g_fired.store(0, std::memory_order_relaxed);
+  disable_kernel_features(0);
 }
 
 unsigned call_count(Call call) noexcept {

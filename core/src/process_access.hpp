@@ -1,8 +1,11 @@
-// process_access.hpp - library-internal access to a Process's insides, for
-// create_process() (which fills a handle) and execute() (which drives the I/O
-// loop with options the public communicate() does not offer).
+// process_access.hpp - the library-internal interface between the portable
+// code (execute.cpp) and a platform's Process backend (core/src/posix/,
+// core/src/windows/): create_process() fills a handle, execute() drives the
+// I/O loop with options the public communicate() does not offer.
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -14,7 +17,8 @@ namespace safeexec::detail {
 enum class PumpEnd {
   eof,           ///< every pipe reached EOF
   lingered,      ///< the child exited; its pipes stayed open past the linger time
-  deadline,      ///< the caller's deadline passed
+                 ///< (or past the deadline): they were closed unread
+  deadline,      ///< the caller's deadline passed while the child ran
   output_limit,  ///< a stream passed max_output_bytes
 };
 
@@ -23,7 +27,8 @@ struct PumpRequest {
   std::optional<Deadline> deadline;
   std::size_t max_output_bytes = static_cast<std::size_t>(-1);
   /// When set: once the child has exited, read its pipes for at most this
-  /// long (a daemonised grandchild may hold them open forever).
+  /// long (a background job may hold them open forever). Ending so is not a
+  /// timeout, even when the deadline comes first: the command did finish.
   std::optional<Clock::duration> linger_after_exit;
 };
 
@@ -33,29 +38,21 @@ struct PumpResult {
 };
 
 struct ProcessAccess {
-  static Process make() { return Process(); }
-  static void set(Process& p, pid_t pid, int pidfd, int in, int out, int err, bool own_group) {
-    p.pid_ = pid;
-    p.pidfd_ = pidfd;
-    p.stdin_fd_ = in;
-    p.stdout_fd_ = out;
-    p.stderr_fd_ = err;
-    p.own_group_ = own_group;
-  }
-#ifdef _WIN32
-  static void set_windows(Process& p, pid_t pid, void* process, void* job, int in, int out, int err,
-                          bool own_group) {
-    p.pid_ = pid;
-    p.process_handle_ = process;
-    p.job_ = job;
-    p.stdin_fd_ = in;
-    p.stdout_fd_ = out;
-    p.stderr_fd_ = err;
-    p.own_group_ = own_group;
-  }
-#endif
-  /// The one poll loop behind communicate() and execute().
+  static Process make(std::unique_ptr<ProcessState> state);
+  static ProcessState& state(Process& p) noexcept { return *p.state_; }
+  /// How long the handle's destructor waits for a SIGKILLed child.
+  static void set_destroy_wait(Process& p, std::chrono::milliseconds d) noexcept;
+  /// The one poll loop behind communicate() and execute(). Starts writing
+  /// `request.input` at the handle's saved offset.
   static PumpResult pump(Process& p, const PumpRequest& request, Output& output);
+  /// After a lingered end: SIGKILL what is left of the child's process group
+  /// (the leader has exited but is unreaped, so the group id is still ours).
+  static void kill_leftover_group(Process& p) noexcept;
+  /// terminate() that never throws: SIGTERM to the group, wait `grace`,
+  /// SIGKILL, wait briefly; reaps when the child has exited. nullopt when it
+  /// could not be signalled and is still running (the handle keeps it).
+  static std::optional<ExitStatus> terminate_bounded(Process& p,
+                                                     std::chrono::milliseconds grace) noexcept;
 };
 
 }  // namespace safeexec::detail

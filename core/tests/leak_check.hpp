@@ -1,11 +1,11 @@
 // leak_check.hpp - the fixture every unit test derives from (F05).
 //
 // SetUp snapshots this process's descriptors (number -> readlink target, from
-// /proc/self/fd) and clears the fault-injection table; TearDown asserts that
-// the descriptor table is exactly what it was and that this process has no
-// child left, running or zombie (waitpid(-1, WNOHANG) fails with ECHILD).
-// The snapshot is compared with itself, never with "0, 1, 2": test runners
-// and libFuzzer may hand us extra descriptors.
+// /proc/self/fd, or SAFEEXEC_TEST_PROC's: support/child_census.hpp) and clears the fault-injection
+// table; TearDown asserts that the descriptor table is exactly what it was and that this process
+// has no child left, running or zombie (waitpid(-1, WNOHANG) fails with ECHILD). The snapshot is
+// compared with itself, never with "0, 1, 2": test runners and libFuzzer may hand us extra
+// descriptors.
 //
 // Use it with TEST_F:
 //   using EnvValidation = safeexec_test::LeakChecked;
@@ -38,9 +38,9 @@ using FdTable = std::map<int, std::string>;
 /// This process's descriptors, without the one used to list them.
 inline FdTable open_fds() {
   FdTable table;
-  DIR* dir = ::opendir("/proc/self/fd");
+  DIR* dir = ::opendir(census::proc_path("/self/fd").c_str());
   if (dir == nullptr) {
-    ADD_FAILURE() << "cannot list /proc/self/fd: errno " << errno;
+    ADD_FAILURE() << "cannot list " << census::proc_path("/self/fd") << ": errno " << errno;
     return table;
   }
   const int own = ::dirfd(dir);
@@ -49,7 +49,7 @@ inline FdTable open_fds() {
     const int fd = std::atoi(entry->d_name);
     if (fd == own) continue;
     char target[PATH_MAX];
-    const std::string link = std::string("/proc/self/fd/") + entry->d_name;
+    const std::string link = census::proc_path("/self/fd/") + entry->d_name;
     const ssize_t n = ::readlink(link.c_str(), target, sizeof target);
     table[fd] = n >= 0 ? std::string(target, static_cast<std::size_t>(n)) : "(unreadable)";
   }

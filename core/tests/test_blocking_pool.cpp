@@ -17,6 +17,7 @@
 
 #include "leak_check.hpp"
 #include "test_child.hpp"
+#include "tsan_fork.hpp"
 
 namespace {
 
@@ -187,6 +188,69 @@ TEST_F(BlockingPool, ManyThreadsCallingAvoidBlockingCallWithExecute) {
     EXPECT_EQ(results[static_cast<std::size_t>(t)].get(),
               "tok" + std::to_string(t) + std::string(1, '\0'));
   }
+}
+
+}  // namespace
+
+namespace {
+
+using namespace std::chrono_literals;
+using safeexec_test::bounded;
+using safeexec_test::child_cmd;
+using NestedCalls = safeexec_test::LeakChecked;
+
+// Issue 12 item 14: exactly blocking_pool_size() callers, each holding a
+// worker and waiting there for a job it queued. Before the fix every worker
+// waited for a job queued behind them: a deadlock. Run in a forked child
+// that is killed if it hangs, so the defect fails the test in bounded time.
+TEST_F(NestedCalls, PoolSizeConcurrentNestedWaitsComplete) {
+  const int status = safeexec_test::run_forked(
+      [] {
+        const std::size_t n = safeexec::blocking_pool_size();
+        if (n == 0) return 1;
+        // Every worker is held before any nested job is queued: no outer
+        // job can finish early and free a worker for the others.
+        auto arrived = std::make_shared<std::atomic<std::size_t>>(0);
+        std::vector<std::future<std::string>> callers;
+        for (std::size_t i = 0; i < n; ++i) {
+          callers.push_back(std::async(std::launch::async, [arrived, n, i] {
+            return safeexec::avoid_blocking_call([arrived, n, i] {
+              ++*arrived;
+              const auto until = std::chrono::steady_clock::now() + 10s;
+              while (arrived->load() < n && std::chrono::steady_clock::now() < until) {
+                std::this_thread::yield();
+              }
+              auto inner = safeexec::execute_async(
+                  child_cmd({"argv", "nested-" + std::to_string(i)}), bounded());
+              return inner.get().out;
+            });
+          }));
+        }
+        int code = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          if (callers[i].wait_for(20s) != std::future_status::ready) {
+            // The deadlock: leave at once, the threads cannot be joined.
+            ::_exit(2);
+          }
+          if (callers[i].get() != "nested-" + std::to_string(i) + '\0') code = 3;
+        }
+        return code;
+      },
+      40s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "status " << status << " (exit code 2: the nested calls deadlocked)";
+}
+
+TEST_F(NestedCalls, NestedJobTakesAnIdleWorkerWhenThereIsOne) {
+  // Not inline when a worker is free: the nested job runs in parallel.
+  auto outer = safeexec::run_blocking([] {
+    const std::thread::id me = std::this_thread::get_id();
+    auto inner = safeexec::run_blocking([] { return std::this_thread::get_id(); });
+    if (inner.wait_for(10s) != std::future_status::ready) return false;
+    return inner.get() != me;
+  });
+  ASSERT_EQ(outer.wait_for(20s), std::future_status::ready);
+  EXPECT_TRUE(outer.get()) << "the nested job ran inline although workers were idle";
 }
 
 }  // namespace

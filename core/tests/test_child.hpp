@@ -33,6 +33,7 @@
 
 #include "safeexec/safeexec.hpp"
 #include "support/child_census.hpp"
+#include "support/kernel_features.hpp"
 
 #ifndef SAFEEXEC_TEST_CHILD
 #error "SAFEEXEC_TEST_CHILD must name the safeexec-test-child binary"
@@ -143,7 +144,8 @@ inline char proc_state(pid_t pid) {
 
 /// A field of /proc/<pid>/status ("SigIgn" -> "0000000000004000").
 inline std::string proc_status_field(pid_t pid, std::string_view name) {
-  std::istringstream in(read_small_file("/proc/" + std::to_string(pid) + "/status"));
+  std::istringstream in(
+      read_small_file(safeexec_test_support::proc_path("/" + std::to_string(pid) + "/status")));
   std::string line;
   while (std::getline(in, line)) {
     if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 &&
@@ -162,7 +164,8 @@ inline std::vector<pid_t> live_processes_with_arg(const std::string& token) {
   std::vector<pid_t> out;
   for (const pid_t pid : safeexec_test_support::proc_pids()) {
     // Another process's cmdline need not end in NUL (programs may rewrite it).
-    const std::string cmdline = read_small_file("/proc/" + std::to_string(pid) + "/cmdline");
+    const std::string cmdline =
+        read_small_file(safeexec_test_support::proc_path("/" + std::to_string(pid) + "/cmdline"));
     bool found = false;
     for (std::size_t start = 0; start < cmdline.size() && !found;) {
       std::size_t end = cmdline.find('\0', start);

@@ -108,7 +108,7 @@ TEST_F(Kill, HandleSignalAfterWaitIsGone) {
 
 /// Asks the kernel to hand out `pid` next (root only: ns_last_pid).
 bool request_next_pid(pid_t pid) {
-  std::ofstream out("/proc/sys/kernel/ns_last_pid");
+  std::ofstream out(safeexec_test_support::proc_path("/sys/kernel/ns_last_pid"));
   out << (pid - 1);
   out.flush();
   return static_cast<bool>(out);

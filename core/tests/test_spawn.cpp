@@ -129,7 +129,8 @@ TEST_F(Spawn, RunAsRootPrefixesTheRootHelper) {
                             bounded().run_as_root(true).root_helper({"/usr/bin/env"}));
     ADD_FAILURE() << "no exception";
   } catch (const safeexec::ProcessExecutionError& e) {
-    EXPECT_EQ(std::string(e.what()).find("'/usr/bin/env' '" + safeexec_test::child_path()),
+    EXPECT_EQ(std::string(e.what()).find(
+                  safeexec::describe_argv({"/usr/bin/env", safeexec_test::child_path()})),
               std::string("command failed: ").size())
         << e.what();
   }
@@ -183,11 +184,22 @@ TEST_F(Spawn, ChildStartsWithEmptyMaskAndDefaultDispositions) {
   sigaddset(&block, SIGCHLD);
   ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &block, nullptr), 0);
 
-  const std::string expected = "blocked=0000000000000000 ignored=0000000000000000\n";
+  // The ignored SIGPIPE stays ignored (bit 13 = 0x1000), as with
+  // posix_spawn; the handled SIGUSR2 starts as SIG_DFL (execve resets it, and
+  // it is not turned into SIG_IGN); nothing is blocked.
+  const std::string expected = "blocked=0000000000000000 ignored=0000000000001000\n";
   EXPECT_EQ(safeexec::execute(child_cmd({"signals"}), bounded()).out, expected);
   safeexec::Process p =
       safeexec::create_process(child_cmd({"signals"}), safeexec::SpawnOptions{}.stdout_pipe());
   EXPECT_EQ(p.communicate({}, safeexec::deadline_after(10s)).out, expected);
+
+  // Asked to, the child starts with every disposition at SIG_DFL.
+  const std::string all_default = "blocked=0000000000000000 ignored=0000000000000000\n";
+  EXPECT_EQ(safeexec::execute(child_cmd({"signals"}), bounded().reset_ignored_signals(true)).out,
+            all_default);
+  safeexec::Process q = safeexec::create_process(
+      child_cmd({"signals"}), safeexec::SpawnOptions{}.stdout_pipe().reset_ignored_signals(true));
+  EXPECT_EQ(q.communicate({}, safeexec::deadline_after(10s)).out, all_default);
 
   // The caller's own state is as it set it.
   sigset_t now;
@@ -265,7 +277,7 @@ TEST_F(Spawn, InterruptedSystemCallsAreRetried) {
     expect_eintr_retried(Call::poll, 3);
   }
   {
-    SCOPED_TRACE("read");  // the first is the spawn's report pipe, then stdout
+    SCOPED_TRACE("read");  // stdout's (the TSan build reads its report pipe first)
     expect_eintr_retried(Call::read, 3);
   }
   {
@@ -280,7 +292,9 @@ TEST_F(Spawn, InterruptedSystemCallsAreRetried) {
     EXPECT_EQ(p.wait(), ExitStatus::exited(6));
     EXPECT_EQ(faults_fired(), 2U);
   }
-  {
+  // Without pidfds (ci/kernels' no-pidfd profile) wait_until has no pidfd
+  // to poll: that case does not exist there.
+  if (safeexec_test_support::kernel_has_pidfd()) {
     SCOPED_TRACE("poll on the pidfd in wait_until");
     safeexec::testing::clear_faults();
     safeexec::Process p = safeexec::create_process(child_cmd({"sleep", "200"}));
@@ -299,7 +313,7 @@ TEST_F(Spawn, SpawnErrorNamesStageAndProgram) {
   EXPECT_STREQ(safeexec::to_string(safeexec::SpawnStage::exec), "exec");
   EXPECT_STREQ(safeexec::to_string(safeexec::SpawnStage::close_fds), "close_fds");
   const std::string what = e.what();
-  EXPECT_NE(what.find("'prog'"), std::string::npos) << what;
+  EXPECT_NE(what.find("cannot start prog: chdir failed"), std::string::npos) << what;
   EXPECT_NE(what.find("ENOENT"), std::string::npos) << what;
 }
 

@@ -34,7 +34,8 @@ class InvalidArgument : public Error {
 };
 
 /// Which step of starting a child failed. The child reports the step with
-/// its errno over a close-on-exec pipe; parent-side steps report directly.
+/// its errno through memory it shares with the suspended parent; parent-side
+/// steps report directly.
 enum class SpawnStage {
   pipes,          ///< parent: creating the stdio or error pipes
   clone,          ///< parent: clone(CLONE_VM|CLONE_VFORK) itself
@@ -44,6 +45,10 @@ enum class SpawnStage {
   close_fds,      ///< child: closing inherited descriptors
   chdir,          ///< child: changing to the requested working directory
   exec,           ///< child: execve of every candidate path failed
+  /// child: argv[0] was found only through an empty or relative PATH entry,
+  /// i.e. relative to the child's working directory; refused (EACCES) - see
+  /// create_process() in process.hpp.
+  path_lookup,
 };
 
 /// The stable name of a stage ("exec", "chdir", ...).
@@ -81,6 +86,15 @@ class IoError : public SystemError {
   using SystemError::SystemError;
 };
 
+/// The child has exited but its exit status is gone: the host process
+/// ignores SIGCHLD (SIG_IGN or SA_NOCLDWAIT, so the kernel reaped it) or a
+/// SIGCHLD handler of the host reaped it with waitpid(-1), on a kernel older
+/// than 6.15, whose pidfds cannot recover the status. error_code() is ECHILD.
+class StatusLostError : public IoError {
+ public:
+  using IoError::IoError;
+};
+
 /// execute(): the child ended with a status the caller did not accept.
 /// The message holds the masked argv, the status, and bounded excerpts of
 /// stdout/stderr, never the process input.
@@ -101,14 +115,23 @@ class ProcessExecutionError : public Error {
 };
 
 /// The deadline passed. When raised by execute(), the child and its process
-/// group have been killed and reaped before the throw.
+/// group have been killed and reaped before the throw. Carries what the child
+/// wrote before the deadline (as CPython's TimeoutExpired does); the message
+/// never holds it.
 class TimeoutError : public Error {
  public:
-  TimeoutError(const std::string& what, std::chrono::milliseconds timeout);
+  TimeoutError(const std::string& what, std::chrono::milliseconds timeout,
+               std::string partial_stdout = {}, std::string partial_stderr = {});
+  /// The time the call was given.
   std::chrono::milliseconds timeout() const noexcept { return timeout_; }
+  /// stdout / stderr read before the deadline.
+  const std::string& partial_stdout() const noexcept { return partial_stdout_; }
+  const std::string& partial_stderr() const noexcept { return partial_stderr_; }
 
  private:
   std::chrono::milliseconds timeout_;
+  std::string partial_stdout_;
+  std::string partial_stderr_;
 };
 
 /// A child wrote more than max_output_bytes on one stream. When raised by

@@ -10,7 +10,9 @@
 // in one poll loop (no deadlock on full pipes, F09/F14), reaps the child and
 // closes every descriptor on every path (F05). On a non-accepted exit it
 // throws ProcessExecutionError whose message holds the masked argv, the exit
-// status and bounded excerpts of stdout/stderr - never process_input (F13).
+// status and bounded excerpts of stdout/stderr - never process_input (F13):
+// an echo of it in the child's output is masked as "***" in the excerpts
+// (see excerpt() for what is recognised), as are the secrets.
 // On timeout, or when a stream passes max_output_bytes, it sends SIGTERM to the
 // process group, waits kill_grace, sends SIGKILL, reaps, and throws
 // TimeoutError / OutputLimitError: it returns within timeout + kill_grace.
@@ -48,6 +50,12 @@ class ExecuteOptions {
     policy_ = std::move(p);
     return *this;
   }
+  /// Which of the parent's variables the child inherits before the additions
+  /// (default EnvInherit::all(); see env.hpp).
+  ExecuteOptions& inherit_env(EnvInherit i) {
+    inherit_ = std::move(i);
+    return *this;
+  }
   /// Throw ProcessExecutionError on an exit code other than 0 and extra_ok_codes (default true).
   ExecuteOptions& check_exit_code(bool on) {
     check_ = on;
@@ -77,14 +85,27 @@ class ExecuteOptions {
     run_as_root_ = on;
     return *this;
   }
-  /// Total time allowed for the run (default: none).
+  /// Total time allowed for the run (default: none). Must be positive
+  /// (InvalidArgument otherwise); a value too large to add to the clock, such
+  /// as milliseconds::max(), saturates to "no deadline".
   ExecuteOptions& timeout(std::chrono::milliseconds t) {
     timeout_ = t;
     return *this;
   }
-  /// Time between SIGTERM and SIGKILL on timeout or output overflow (default 1 s).
+  /// Time between SIGTERM and SIGKILL on timeout or output overflow (default
+  /// 1 s). 0 means SIGKILL right after SIGTERM; negative is InvalidArgument.
   ExecuteOptions& kill_grace(std::chrono::milliseconds g) {
     kill_grace_ = g;
+    return *this;
+  }
+  /// After the command has exited, how long to go on reading its pipes while
+  /// something it started (a background job: `sh -c 'daemon & echo done'`)
+  /// still holds them (default 200 ms; Go's Cmd.WaitDelay). Past it the pipes
+  /// are closed, what is left of the command's process group is killed, and
+  /// the result is returned with output_cut set: a command that exited is
+  /// never reported as a timeout, even when its pipes outlive the deadline.
+  ExecuteOptions& linger(std::chrono::milliseconds l) {
+    linger_ = l;
     return *this;
   }
   /// Cap per stream (default: none). Past it the child is killed (OutputLimitError).
@@ -99,7 +120,10 @@ class ExecuteOptions {
     cwd_ = std::move(dir);
     return *this;
   }
-  /// Strings masked as "***" wherever they appear in argv in messages and logs.
+  /// Strings masked as "***" wherever they appear in argv and in the
+  /// stdout/stderr excerpts, in messages and logs. Every occurrence of every
+  /// secret is found first and overlapping or nested ones are masked as one
+  /// range, so {"pass", "password123"} leaves nothing of either.
   ExecuteOptions& secrets(std::vector<std::string> s) {
     secrets_ = std::move(s);
     return *this;
@@ -110,9 +134,18 @@ class ExecuteOptions {
     return *this;
   }
 
+  /// As SpawnOptions::reset_ignored_signals: false (default) keeps the
+  /// signals the host ignores ignored in the child; true resets them too.
+  ExecuteOptions& reset_ignored_signals(bool on) {
+    reset_ignored_ = on;
+    return *this;
+  }
+  bool reset_ignored_signals() const noexcept { return reset_ignored_; }
+
   const std::string& process_input() const noexcept { return input_; }
   const EnvMap& addl_env() const noexcept { return addl_env_; }
   const EnvPolicy& env_policy() const noexcept { return policy_; }
+  const EnvInherit& inherit_env() const noexcept { return inherit_; }
   bool check_exit_code() const noexcept { return check_; }
   const std::set<int>& extra_ok_codes() const noexcept { return ok_codes_; }
   bool return_stderr() const noexcept { return return_stderr_; }
@@ -121,6 +154,7 @@ class ExecuteOptions {
   bool run_as_root() const noexcept { return run_as_root_; }
   std::optional<std::chrono::milliseconds> timeout() const noexcept { return timeout_; }
   std::chrono::milliseconds kill_grace() const noexcept { return kill_grace_; }
+  std::chrono::milliseconds linger() const noexcept { return linger_; }
   std::size_t max_output_bytes() const noexcept { return max_output_; }
   const std::string& cwd() const noexcept { return cwd_; }
   const std::vector<std::string>& secrets() const noexcept { return secrets_; }
@@ -130,6 +164,7 @@ class ExecuteOptions {
   std::string input_;
   EnvMap addl_env_;
   EnvPolicy policy_ = EnvPolicy::deny_dangerous();
+  EnvInherit inherit_ = EnvInherit::all();
   bool check_ = true;
   std::set<int> ok_codes_;
   bool return_stderr_ = true;
@@ -138,10 +173,12 @@ class ExecuteOptions {
   bool run_as_root_ = false;
   std::optional<std::chrono::milliseconds> timeout_;
   std::chrono::milliseconds kill_grace_{1000};
+  std::chrono::milliseconds linger_{200};
   std::size_t max_output_ = static_cast<std::size_t>(-1);
   std::string cwd_;
   std::vector<std::string> secrets_;
   std::size_t excerpt_bytes_ = 1024;
+  bool reset_ignored_ = false;
 };
 
 /// What execute() returns.
@@ -150,6 +187,10 @@ struct ExecuteResult {
   std::string out;  ///< the child's whole stdout
   std::string err;  ///< the child's whole stderr (empty when return_stderr is false)
   std::chrono::nanoseconds duration{0};
+  /// The command exited but something it started kept stdout/stderr open
+  /// past linger(): the pipes were closed there, so output written after
+  /// that was not read (see ExecuteOptions::linger).
+  bool output_cut = false;
   int exit_code() const noexcept { return status.exit_code(); }
 };
 
@@ -163,13 +204,28 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
 std::future<ExecuteResult> execute_async(std::vector<std::string> argv,
                                          ExecuteOptions options = {});
 
-/// argv joined for messages: each `secrets` occurrence masked as "***",
-/// non-printable bytes escaped. Public so that callers log commands the same way.
+/// argv joined for messages and logs, one shell word per argument as
+/// Python's shlex.join writes them: bare when made only of
+/// [A-Za-z0-9_@%+=:,./-], else '...' (a ' inside as '"'"'), else - when the
+/// argument holds a control byte or a byte >= 0x80 - $'...' with \\, \',
+/// \n, \t, \r and \xNN. So the text holds no raw control byte (no forged
+/// log line, no terminal escape) and two different argv never give the same
+/// text (`{"a' 'b"}` is `'a'"'"' '"'"'b'`, `{"a", "b"}` is `a b`). Before
+/// quoting, every occurrence of every non-empty `secrets` entry is masked as
+/// "***" (overlapping and nested ones as one range). Public so that callers
+/// log commands the same way.
 std::string describe_argv(const std::vector<std::string>& argv,
                           const std::vector<std::string>& secrets = {});
 
-/// At most `limit` bytes of `data` for a message, non-printable bytes escaped
-/// as \xNN, with "...[N more bytes]" when cut.
+/// At most `limit` bytes of `data` for a message: a backslash as \\, newline,
+/// tab and CR as \n, \t, \r, any other control byte or byte >= 0x80 as
+/// \xNN, with "...[N more bytes]" when cut. Holds no raw control byte.
+/// execute()'s own excerpts also mask its secrets and every copy of its
+/// process_input (of 4 bytes or more: a shorter input would mask every copy
+/// of a common byte) that the child echoed: those are found in the raw
+/// output before it is cut, so a copy cut by the limit is masked too. A copy
+/// the child changed (re-encoded, split, partly echoed) is not recognised:
+/// declare such data in secrets() as well, or keep excerpt_bytes(0).
 std::string excerpt(std::string_view data, std::size_t limit);
 
 }  // namespace safeexec

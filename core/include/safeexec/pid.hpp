@@ -49,7 +49,10 @@ KillOutcome kill_process(pid_t pid, int signal = SIGKILL);
 #endif
 
 /// True when `pid` names a live process: /proc/<pid>/stat exists and its
-/// state is not zombie or dead. Validates pid first (F07, F08).
+/// state is not zombie or dead. Validates pid first (F07, F08). Where /proc
+/// is not mounted (containers, sandboxes) the kernel is asked with
+/// getpgid(pid), which cannot tell a zombie from a live process: there a
+/// zombie counts as running.
 bool process_is_running(pid_t pid);
 
 /// The command line of `pid` from /proc/<pid>/cmdline, or nullopt when the

@@ -3,9 +3,15 @@
 // Spawning is clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) + execve: no fork, so
 // latency does not grow with the parent's memory, and no shell, ever (F11).
 // argv, envp and the descriptor plan are built in the parent; the child only
-// makes async-signal-safe system calls. The child starts with default signal
-// dispositions, an empty signal mask, the planned 0/1/2 and nothing else
-// open (plus the descriptors named by keep_fd()) (F06).
+// makes async-signal-safe system calls. The child starts with default
+// dispositions for the signals the host handles (ignored ones stay ignored
+// unless reset_ignored_signals()), an empty signal mask, the planned 0/1/2
+// and nothing else open (plus the descriptors named by keep_fd()) (F06).
+//
+// Caller's stack: the child runs on a stack of its own (mmap'ed, with a guard
+// page), so create_process() needs little of the calling thread's: it ran,
+// failure path included, on a 16 KiB pthread stack (release build); 32 KiB
+// is what the tests hold it to (test_spawn_hardening).
 //
 //   auto p = safeexec::create_process({"sort"},
 //       safeexec::SpawnOptions{}.stdin_pipe().stdout_pipe());
@@ -21,6 +27,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,14 +41,31 @@ namespace safeexec {
 
 namespace detail {
 struct ProcessAccess;
+struct ProcessState;
 }  // namespace detail
 
 using Clock = std::chrono::steady_clock;
 using Deadline = Clock::time_point;
 
-/// A deadline `d` from now.
-inline Deadline deadline_after(Clock::duration d) {
-  return Clock::now() + d;
+/// `d` in the clock's unit, saturated: milliseconds::max() would overflow
+/// the nanosecond clock if converted as it is.
+template <class Rep, class Period>
+constexpr Clock::duration clamp_to_clock(std::chrono::duration<Rep, Period> d) noexcept {
+  using D = std::chrono::duration<Rep, Period>;
+  if (d >= std::chrono::duration_cast<D>(Clock::duration::max())) return Clock::duration::max();
+  if (d <= std::chrono::duration_cast<D>(Clock::duration::min())) return Clock::duration::min();
+  return std::chrono::duration_cast<Clock::duration>(d);
+}
+
+/// `start + d`, saturated: never a deadline wrapped into the past.
+Deadline saturating_deadline(Deadline start, Clock::duration d) noexcept;
+
+/// A deadline `d` from now. Saturates: a duration too long to represent
+/// (milliseconds::max(), say) gives the farthest deadline, never a wrapped one
+/// in the past. A negative `d` gives a deadline that has already passed.
+template <class Rep, class Period>
+Deadline deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
+  return saturating_deadline(Clock::now(), clamp_to_clock(d));
 }
 
 /// What a child's stdin/stdout/stderr is connected to.
@@ -79,6 +103,12 @@ class SpawnOptions {
     policy_ = std::move(p);
     return *this;
   }
+  /// Which of the parent's variables the child inherits before the additions
+  /// (default EnvInherit::all(); see env.hpp).
+  SpawnOptions& inherit_env(EnvInherit i) {
+    inherit_ = std::move(i);
+    return *this;
+  }
   /// Working directory of the child (empty: the parent's).
   SpawnOptions& cwd(std::string dir) {
     cwd_ = std::move(dir);
@@ -95,15 +125,33 @@ class SpawnOptions {
     keep_fds_.push_back(fd);
     return *this;
   }
+  /// How long the Process destructor waits for a SIGKILLed child before
+  /// handing it to a background reaper (default 2 s; see Process).
+  SpawnOptions& destroy_wait(std::chrono::milliseconds d) {
+    destroy_wait_ = d;
+    return *this;
+  }
+
+  /// Signals the host ignores (SIG_IGN) stay ignored in the child by default,
+  /// as with posix_spawn and CPython (a nohup'd host's children keep SIGHUP
+  /// ignored, and a host that ignores SIGPIPE passes that on); handled ones
+  /// always start as SIG_DFL. true: every signal starts as SIG_DFL.
+  SpawnOptions& reset_ignored_signals(bool on) {
+    reset_ignored_ = on;
+    return *this;
+  }
+  bool reset_ignored_signals() const noexcept { return reset_ignored_; }
 
   Stdio stdin_mode() const noexcept { return stdin_; }
   Stdio stdout_mode() const noexcept { return stdout_; }
   Stdio stderr_mode() const noexcept { return stderr_; }
   const EnvMap& addl_env() const noexcept { return addl_env_; }
   const EnvPolicy& env_policy() const noexcept { return policy_; }
+  const EnvInherit& inherit_env() const noexcept { return inherit_; }
   const std::string& cwd() const noexcept { return cwd_; }
   bool new_process_group() const noexcept { return new_group_; }
   const std::vector<int>& keep_fds() const noexcept { return keep_fds_; }
+  std::chrono::milliseconds destroy_wait() const noexcept { return destroy_wait_; }
 
  private:
   Stdio stdin_ = Stdio::inherit;
@@ -111,9 +159,12 @@ class SpawnOptions {
   Stdio stderr_ = Stdio::inherit;
   EnvMap addl_env_;
   EnvPolicy policy_ = EnvPolicy::deny_dangerous();
+  EnvInherit inherit_ = EnvInherit::all();
   std::string cwd_;
   bool new_group_ = false;
   std::vector<int> keep_fds_;
+  std::chrono::milliseconds destroy_wait_{2000};
+  bool reset_ignored_ = false;
 };
 
 /// What communicate() collected.
@@ -122,9 +173,23 @@ struct Output {
   std::string err;  ///< everything read from the child's stderr
 };
 
-/// A running (or finished) child. Move-only. Destroying a handle whose child
-/// has not been reaped kills it (SIGKILL, and its process group when it leads
-/// one), reaps it and closes every descriptor: no zombie, no leaked fd (F05).
+/// A running (or finished) child. Move-only.
+///
+/// Destruction is bounded: destroying a handle whose child has not been
+/// reaped sends SIGKILL (to its process group too when it leads one), waits
+/// up to SpawnOptions::destroy_wait() for it to die, reaps it and closes every
+/// descriptor: no zombie, no leaked fd (F05). A child that cannot be killed
+/// in that time (it runs as another user, so kill() says EPERM, or it is
+/// stuck in the kernel) is handed to a detached reaper thread that reaps it
+/// whenever it exits, and a warning is logged: a destructor never blocks
+/// longer than destroy_wait().
+///
+/// Hosts that ignore SIGCHLD or reap every child themselves (a SIGCHLD
+/// handler calling waitpid(-1)): waiting never blocks inside waitid() (it
+/// polls the pidfd), so it still returns when the child exits. On Linux 6.15+
+/// the exit status is recovered from the pidfd (PIDFD_INFO_EXIT); on older
+/// kernels wait() throws StatusLostError (an IoError with ECHILD naming
+/// SIGCHLD) rather than inventing a status.
 class Process {
  public:
   Process(Process&& other) noexcept;
@@ -133,16 +198,17 @@ class Process {
   Process& operator=(const Process&) = delete;
   ~Process();
 
-  pid_t pid() const noexcept { return pid_; }
-  /// A pidfd for the child (close-on-exec), or -1 after it was reaped.
-  int pidfd() const noexcept { return pidfd_; }
+  pid_t pid() const noexcept;
+  /// A pidfd for the child (close-on-exec), or -1 after it was reaped or on
+  /// kernels without pidfds (the handle then uses the unreaped pid).
+  int pidfd() const noexcept;
   /// The parent's ends of the pipes, or -1 when not piped or already closed.
   /// The stdin end is non-blocking.
-  int stdin_fd() const noexcept { return stdin_fd_; }
-  int stdout_fd() const noexcept { return stdout_fd_; }
-  int stderr_fd() const noexcept { return stderr_fd_; }
+  int stdin_fd() const noexcept;
+  int stdout_fd() const noexcept;
+  int stderr_fd() const noexcept;
   /// True when the child leads its own process group (new_process_group()).
-  bool leads_process_group() const noexcept { return own_group_; }
+  bool leads_process_group() const noexcept;
 
   /// Closes the parent's end of stdin (the child sees EOF).
   void close_stdin() noexcept;
@@ -150,10 +216,16 @@ class Process {
   /// Writes `input` to stdin (then closes it) while reading stdout and stderr,
   /// all in one poll loop, until both reach EOF and the child has exited;
   /// then reaps it. A child that exits without reading its input is not an
-  /// error (EPIPE is absorbed; the caller never sees SIGPIPE). Throws
-  /// TimeoutError at `deadline` and OutputLimitError when a stream passes
-  /// `max_output_bytes`; in both cases the child is left as it is (kill it
-  /// with terminate() or let the destructor do it).
+  /// error (EPIPE is absorbed; the caller never sees SIGPIPE). When a stream
+  /// passes `max_output_bytes` it throws OutputLimitError; at `deadline` it
+  /// throws TimeoutError carrying the output read so far (timeout() is the
+  /// time this call was given). In both cases the child is left as it is:
+  /// kill it with terminate(), let the destructor do it, or - after a
+  /// TimeoutError - call communicate() again to go on: the handle keeps the
+  /// pump's state (how much input was written, the output so far), so the
+  /// next call continues where this one stopped and returns all the output.
+  /// Pass the same input again, or none; different input throws
+  /// InvalidArgument.
   Output communicate(std::string_view input = {}, std::optional<Deadline> deadline = std::nullopt,
                      std::size_t max_output_bytes = static_cast<std::size_t>(-1));
 
@@ -164,52 +236,40 @@ class Process {
   /// Reaps the child if it has exited; nullopt when it is still running.
   std::optional<ExitStatus> try_wait();
   /// The status as far as known without a system call.
-  ExitStatus status() const noexcept { return status_; }
+  ExitStatus status() const noexcept;
 
-  /// Signals the child through its pidfd, so a recycled pid is never hit.
-  /// Returns gone once the child has exited. Throws KillError otherwise.
+  /// Signals the child through its pidfd, so a recycled pid is never hit
+  /// (through kill() on the unreaped pid where pidfd_send_signal is missing or
+  /// refused). Returns gone once the child has exited. Throws KillError
+  /// otherwise, InvalidArgument for a signal outside 0..64.
   KillOutcome send_signal(int signal);
   /// Signals the child's process group (only when it leads one; otherwise the
   /// child alone). Safe against pid reuse while the child is unreaped.
   KillOutcome signal_group(int signal);
   /// SIGTERM, wait up to `grace`, then SIGKILL; reaps. Returns the status.
+  /// Never waits longer than `grace` plus the time the kernel needs to
+  /// deliver SIGKILL. When the child cannot be signalled (EPERM) and does not
+  /// exit by itself within `grace`, throws KillError and leaves the child to
+  /// the handle (its destructor then applies the bounded destroy above).
   ExitStatus terminate(std::chrono::milliseconds grace = std::chrono::seconds(1));
 
  private:
   friend struct detail::ProcessAccess;
-  Process() = default;
-  void reset() noexcept;
-  void reap_blocking() noexcept;
-  ExitStatus record(int how, int value) noexcept;
-  [[noreturn]] void wait_failed(int error);
-
 #ifdef _WIN32
  public:
   // Windows: pidfd() is -1; the pipe "fds" are the pipes' HANDLE values
   // (kernel handles carry 32 significant bits, so they fit an int and are
   // sign-extended back). Every handle is owned by this object.
   /// The process HANDLE (nullptr once closed).
-  void* native_handle() const noexcept {
-    return process_handle_;
-  }
+  void* native_handle() const noexcept;
   /// The job object the child and everything it starts belong to
   /// (KILL_ON_JOB_CLOSE: destroying the handle ends the whole tree).
-  void* job_handle() const noexcept {
-    return job_;
-  }
+  void* job_handle() const noexcept;
 
  private:
-  void* process_handle_ = nullptr;
-  void* job_ = nullptr;
-  bool killed_ = false;  ///< the status comes from our own TerminateJobObject
 #endif
-  pid_t pid_ = -1;
-  int pidfd_ = -1;
-  int stdin_fd_ = -1;
-  int stdout_fd_ = -1;
-  int stderr_fd_ = -1;
-  bool own_group_ = false;
-  ExitStatus status_;
+  Process();
+  std::unique_ptr<detail::ProcessState> state_;
 };
 
 /// Starts `argv` (argv[0] is searched in PATH when it holds no '/'; PATH is
@@ -217,6 +277,16 @@ class Process {
 /// argument, env refused) before anything starts, SpawnError (stage + errno)
 /// when the child could not be started; in either case nothing is left
 /// behind.
+///
+/// PATH search never runs a program from the working directory: an empty
+/// entry (":/usr/bin", "/usr/bin:", PATH="") means "." to POSIX, and a
+/// relative entry ("bin") is relative to it - the child's cwd(), or the
+/// host's if none - where anyone who can write there could plant a program.
+/// Such entries are searched only to refuse: if argv[0] is an executable file
+/// there, the spawn fails with SpawnError(SpawnStage::path_lookup, EACCES)
+/// (Go 1.19's exec.ErrDot), even when a later entry has it too; otherwise the
+/// search goes on with the next entry. To run a program from the working
+/// directory, say so: "./prog".
 Process create_process(std::vector<std::string> argv, const SpawnOptions& options = {});
 
 }  // namespace safeexec

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -148,7 +149,12 @@ KillOutcome kill_process(pid_t pid, int signal) {
 bool process_is_running(pid_t pid) {
   validate_pid(pid);
   const auto stat = read_proc_file("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return false;
+  if (!stat) {
+    // No /proc at all (not mounted, or hidden): "no such file" says nothing
+    // about the pid. getpgid() asks the kernel; ESRCH is the only "gone".
+    if (::access("/proc/self/stat", F_OK) != 0) return ::getpgid(pid) >= 0 || errno != ESRCH;
+    return false;
+  }
   // "pid (comm) S ...": comm may hold spaces and ')', so find the last ')'.
   const std::size_t close = stat->rfind(')');
   if (close == std::string::npos || close + 2 >= stat->size()) return false;

@@ -1,265 +1,336 @@
-// process.cpp - the Process handle: waiting, signalling, and the I/O loop.
-#include <poll.h>
+// process.cpp - the Process handle: its lifecycle, waiting and signalling.
+// How the child is reached (pidfd or pid) is ChildRef's business; the I/O
+// loop is pump.cpp's.
 #include <signal.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <array>
 #include <cerrno>
-#include <cstddef>
-#include <exception>
+#include <limits>
 #include <string>
 #include <thread>
 #include <utility>
 
+#include "child_ref.hpp"
 #include "io_util.hpp"
 #include "log_internal.hpp"
 #include "process_access.hpp"
+#include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
 #include "sys.hpp"
 
 namespace safeexec {
-using detail::close_fd;
-using detail::poll_timeout_ms;
+using detail::ProcessState;
+using detail::ReapResult;
+
+Deadline saturating_deadline(Deadline start, Clock::duration d) noexcept {
+  if (d > Clock::duration::zero() && start > Deadline::max() - d) return Deadline::max();
+  if (d < Clock::duration::zero() && start < Deadline::min() - d) return Deadline::min();
+  return start + d;
+}
+
+namespace detail {
+
+ProcessState::~ProcessState() {
+  close_pipes();
+}
+
+void ProcessState::close_stdin() noexcept {
+  close_fd(stdin_fd);
+}
+
+void ProcessState::close_pipes() noexcept {
+  close_fd(stdin_fd);
+  close_fd(stdout_fd);
+  close_fd(stderr_fd);
+}
+
+}  // namespace detail
+
 namespace {
 
-/// Waits until the child has exited or `deadline` passes, without reaping
-/// it (WNOWAIT): its pid stays reserved until someone waits for it.
-void await_exit_unreaped(pid_t pid, int pidfd, Deadline deadline) noexcept {
-  auto backoff = std::chrono::microseconds(100);
+constexpr int kMaxSignal = 64;
+
+void check_signal(int signal) {
+  if (signal < 0 || signal > kMaxSignal) {
+    throw InvalidArgument("signal " + std::to_string(signal) + " is out of range 0.." +
+                          std::to_string(kMaxSignal));
+  }
+}
+
+/// Applies what try_reap found to the handle. Throws StatusLostError when
+/// the status is gone; `*out` is set otherwise, unless still running.
+bool settle(ProcessState& s, ReapResult r, ExitStatus st, ExitStatus* out) {
+  switch (r) {
+    case ReapResult::running:
+      return false;
+    case ReapResult::reaped:
+    case ReapResult::recovered:
+      s.status = st;
+      *out = st;
+      return true;
+    case ReapResult::lost:
+      break;
+  }
+  const pid_t pid = s.child.pid();
+  s.status = ExitStatus::signaled(0);  // not running; the real status is unknown
+  s.child.clear();
+  throw StatusLostError("child " + std::to_string(pid) +
+                            " was reaped by someone else - the host ignores SIGCHLD or reaps "
+                            "every child (waitpid(-1)) - and this kernel cannot recover its "
+                            "exit status from the pidfd (Linux 6.15+ can)",
+                        ECHILD);
+}
+
+/// One non-blocking reap attempt; nullopt while running.
+std::optional<ExitStatus> reap_now(ProcessState& s) {
+  if (!s.status.running() || !s.child) return s.status;
+  ReapResult r = ReapResult::running;
+  ExitStatus st;
+  if (s.child.try_reap(&r, &st) != 0) {
+    throw IoError("waitid on child " + std::to_string(s.child.pid()) + " failed", errno);
+  }
+  ExitStatus out;
+  if (settle(s, r, st, &out)) return out;
+  return std::nullopt;
+}
+
+/// Reaps a child we expect to be dead or dying, never throwing; used by the
+/// destructor. Returns false when it did not exit by `deadline`.
+bool reap_quietly(ProcessState& s, Deadline deadline) noexcept {
   for (;;) {
-    siginfo_t info{};
-    info.si_pid = 0;
-    const int options = WEXITED | WNOHANG | WNOWAIT;
-    const int rc = (pidfd >= 0) ? sys::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, options)
-                                : sys::waitid(P_PID, static_cast<id_t>(pid), &info, options);
-    if (rc == 0 && info.si_pid != 0) return;  // exited
-    if (rc != 0 && errno != EINTR) return;    // not ours to wait for (ECHILD)
-    if (Clock::now() >= deadline) return;
-    if (pidfd >= 0) {
-      pollfd pfd{pidfd, POLLIN, 0};  // readable once the child has exited
-      (void)sys::poll(&pfd, 1, poll_timeout_ms(deadline));
-    } else {
-      std::this_thread::sleep_for(std::min<Clock::duration>(backoff, deadline - Clock::now()));
-      backoff = std::min(backoff * 2, std::chrono::microseconds(10000));
+    ReapResult r = ReapResult::running;
+    ExitStatus st;
+    if (s.child.try_reap(&r, &st) != 0) {
+      // An unexpected waitid failure (only the fault seam makes one): wait
+      // once more after a pause rather than spin.
+      if (Clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    if (r != ReapResult::running) {
+      s.status = (r == ReapResult::lost) ? ExitStatus::signaled(0) : st;
+      if (r == ReapResult::lost) {
+        detail::log(LogLevel::warning, "safeexec: child " + std::to_string(s.child.pid()) +
+                                           " was reaped by someone else; its status is lost");
+      }
+      s.child.clear();
+      return true;
+    }
+    if (!s.child.await_exit(deadline)) return false;
+  }
+}
+
+/// A child that outlived its handle's bounded destroy: reap it on a thread
+/// of its own whenever it exits, so it never stays a zombie.
+void hand_to_background_reaper(detail::ChildRef child) noexcept {
+  const pid_t pid = child.pid();
+  detail::log(LogLevel::warning,
+              "safeexec: child " + std::to_string(pid) +
+                  " did not die within destroy_wait after SIGKILL (it may run as another user); "
+                  "a background thread will reap it when it exits");
+  try {
+    std::thread([c = std::move(child)]() mutable {
+      ProcessState s;
+      s.child = std::move(c);
+      (void)reap_quietly(s, Deadline::max());
+    }).detach();
+  } catch (...) {
+    // No thread: the pidfd closes with `child`; the zombie is left for the
+    // host to reap. Nothing else can be done without blocking.
+    detail::log(LogLevel::error, "safeexec: cannot start a reaper thread for child " +
+                                     std::to_string(pid) + "; it will stay a zombie");
+  }
+}
+
+/// Kill (group first, while the unreaped leader pins the pgid number), reap
+/// within destroy_wait, close: after this the state owns nothing.
+void destroy(ProcessState& s) noexcept {
+  s.close_pipes();
+  if (s.child && s.status.running()) {
+    if (s.own_group) (void)sys::kill(-s.child.pid(), SIGKILL);
+    (void)s.child.signal(SIGKILL);
+    if (!reap_quietly(s, deadline_after(s.destroy_wait))) {
+      hand_to_background_reaper(std::move(s.child));
     }
   }
+  s.child.clear();
+}
+
+/// Sends `signal` to the child's group (when `group`) or to the child
+/// alone. Never throws; -1 with errno. On the kill paths (`leader_on_eperm`)
+/// a group signal refused with EPERM (a member changed its uid, or a filter
+/// refuses negative pids) still goes to the leader directly, so that a
+/// timeout kills what it may; the public signal_group() reports the EPERM.
+int deliver(const ProcessState& s, int signal, bool group, bool leader_on_eperm) noexcept {
+  if (group) {
+    const int rc = sys::kill(-s.child.pid(), signal);
+    if (rc == 0 || errno != EPERM || !leader_on_eperm) return rc;
+  }
+  return s.child.signal(signal);
+}
+
+KillOutcome signal_checked(ProcessState& s, int signal, bool group) {
+  check_signal(signal);
+  if (!s.child || !s.status.running()) return KillOutcome::gone;
+  // The leader is unreaped, so its pid - the group's id - cannot be reused.
+  if (deliver(s, signal, group, false) == 0) return KillOutcome::delivered;
+  if (errno == ESRCH) return KillOutcome::gone;
+  KillError e(group ? -s.child.pid() : s.child.pid(), signal, errno);
+  detail::log(LogLevel::error, e.what());
+  throw e;
+}
+
+/// SIGTERM, grace, SIGKILL. Throws only what reaping throws (IoError,
+/// StatusLostError); a signal that cannot be delivered is not thrown: *kill_errno when a signal
+/// could not be delivered (EPERM). Returns the status if the child exited.
+std::optional<ExitStatus> terminate_impl(ProcessState& s, std::chrono::milliseconds grace,
+                                         int* kill_errno) {
+  *kill_errno = 0;
+  if (!s.child || !s.status.running()) return s.status;
+  if (deliver(s, SIGTERM, s.own_group, true) != 0 && errno != ESRCH) *kill_errno = errno;
+  // Wait for the leader without reaping it: an unreaped leader keeps its
+  // pid, the group's id, from being reused; members may ignore SIGTERM or
+  // outlive the leader (a shell dies at once, the command it started does
+  // not), so the group gets SIGKILL after the grace either way.
+  (void)s.child.await_exit(deadline_after(grace));
+  if (s.own_group) (void)sys::kill(-s.child.pid(), SIGKILL);
+  if (s.child.signal(SIGKILL) != 0 && errno != ESRCH && *kill_errno == 0) *kill_errno = errno;
+  // SIGKILL is delivered at once unless refused: a short bound suffices.
+  const Deadline bound = deadline_after(*kill_errno != 0 ? std::chrono::milliseconds(0)
+                                                         : std::chrono::milliseconds(1000));
+  if (!s.child.await_exit(bound)) return std::nullopt;
+  return reap_now(s);  // throws IoError when waitid fails; the child stays owned
 }
 
 }  // namespace
 
-Process::Process(Process&& other) noexcept
-    : pid_(std::exchange(other.pid_, -1)),
-      pidfd_(std::exchange(other.pidfd_, -1)),
-      stdin_fd_(std::exchange(other.stdin_fd_, -1)),
-      stdout_fd_(std::exchange(other.stdout_fd_, -1)),
-      stderr_fd_(std::exchange(other.stderr_fd_, -1)),
-      own_group_(std::exchange(other.own_group_, false)),
-      status_(std::exchange(other.status_, ExitStatus())) {}
+Process::Process() : state_(std::make_unique<ProcessState>()) {}
+
+Process::Process(Process&& other) noexcept = default;
 
 Process& Process::operator=(Process&& other) noexcept {
   if (this != &other) {
-    reset();
-    pid_ = std::exchange(other.pid_, -1);
-    pidfd_ = std::exchange(other.pidfd_, -1);
-    stdin_fd_ = std::exchange(other.stdin_fd_, -1);
-    stdout_fd_ = std::exchange(other.stdout_fd_, -1);
-    stderr_fd_ = std::exchange(other.stderr_fd_, -1);
-    own_group_ = std::exchange(other.own_group_, false);
-    status_ = std::exchange(other.status_, ExitStatus());
+    if (state_) destroy(*state_);
+    state_ = std::move(other.state_);
   }
   return *this;
 }
 
 Process::~Process() {
-  reset();
+  if (state_) destroy(*state_);
 }
 
-// Kill (group first, while the unreaped leader pins the pgid number), reap,
-// close: after this the handle owns nothing.
-void Process::reset() noexcept {
-  close_fd(stdin_fd_);
-  close_fd(stdout_fd_);
-  close_fd(stderr_fd_);
-  if (pid_ > 0 && status_.running()) {
-    if (own_group_) (void)::kill(-pid_, SIGKILL);
-    if (pidfd_ >= 0) {
-      (void)::syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0U);
-    } else {
-      (void)::kill(pid_, SIGKILL);
-    }
-    reap_blocking();
-  }
-  close_fd(pidfd_);
-  pid_ = -1;
+pid_t Process::pid() const noexcept {
+  return state_ ? state_->child.pid() : -1;
 }
-
-ExitStatus Process::record(int how, int value) noexcept {
-  status_ = (how == CLD_EXITED) ? ExitStatus::exited(value) : ExitStatus::signaled(value);
-  close_fd(pidfd_);
-  return status_;
+int Process::pidfd() const noexcept {
+  return state_ ? state_->child.pidfd() : -1;
 }
-
-void Process::reap_blocking() noexcept {
-  siginfo_t info{};
-  for (;;) {
-    const int rc = (pidfd_ >= 0) ? sys::waitid(P_PIDFD, static_cast<id_t>(pidfd_), &info, WEXITED)
-                                 : sys::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED);
-    if (rc == 0) {
-      record(info.si_code, info.si_status);
-      return;
-    }
-    if (errno == EINTR) continue;
-    if (errno != ECHILD) {
-      // Any other failure of the pidfd wait (none is documented for a child
-      // we own; the fault seam can inject one) must not leave a zombie: the
-      // pid is still pinned by our unreaped child, so wait for it by pid.
-      int raw = 0;
-      pid_t got = -1;
-      do {
-        got = ::waitpid(pid_, &raw, 0);
-      } while (got < 0 && errno == EINTR);
-      if (got == pid_) {
-        record(WIFEXITED(raw) ? CLD_EXITED : CLD_KILLED,
-               WIFEXITED(raw) ? WEXITSTATUS(raw) : WTERMSIG(raw));
-        return;
-      }
-    }
-    // ECHILD: someone else (a global SIGCHLD reaper) took our child. Nothing
-    // is left to reap; say so once and forget the pid.
-    detail::log(LogLevel::warning, "safeexec: child " + std::to_string(pid_) +
-                                       " was reaped by someone else; its status is lost");
-    status_ = ExitStatus::signaled(0);
-    close_fd(pidfd_);
-    return;
-  }
+int Process::stdin_fd() const noexcept {
+  return state_ ? state_->stdin_fd : -1;
 }
-
-// A failed wait leaves the handle as it was unless the kernel says the child
-// is no longer ours (ECHILD): the child stays `running`, so a later wait or
-// the destructor still kills and reaps it.
-void Process::wait_failed(int error) {
-  if (error == ECHILD) {
-    status_ = ExitStatus::signaled(0);
-    close_fd(pidfd_);
-  }
-  throw IoError("waitid on child " + std::to_string(pid_) + " failed", error);
+int Process::stdout_fd() const noexcept {
+  return state_ ? state_->stdout_fd : -1;
+}
+int Process::stderr_fd() const noexcept {
+  return state_ ? state_->stderr_fd : -1;
+}
+bool Process::leads_process_group() const noexcept {
+  return state_ && state_->own_group;
+}
+ExitStatus Process::status() const noexcept {
+  return state_ ? state_->status : ExitStatus();
 }
 
 void Process::close_stdin() noexcept {
-  close_fd(stdin_fd_);
+  if (state_) state_->close_stdin();
 }
 
 std::optional<ExitStatus> Process::try_wait() {
-  if (!status_.running() || pid_ <= 0) return status_;
-  siginfo_t info{};
-  for (;;) {
-    info.si_pid = 0;
-    const int rc = (pidfd_ >= 0)
-                       ? sys::waitid(P_PIDFD, static_cast<id_t>(pidfd_), &info, WEXITED | WNOHANG)
-                       : sys::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG);
-    if (rc == 0) {
-      if (info.si_pid == 0) return std::nullopt;
-      return record(info.si_code, info.si_status);
-    }
-    if (errno == EINTR) continue;
-    wait_failed(errno);
-  }
+  if (!state_) return ExitStatus();
+  return reap_now(*state_);
 }
 
 ExitStatus Process::wait() {
-  if (!status_.running() || pid_ <= 0) return status_;
-  siginfo_t info{};
+  if (!state_) return ExitStatus();
   for (;;) {
-    const int rc = (pidfd_ >= 0) ? sys::waitid(P_PIDFD, static_cast<id_t>(pidfd_), &info, WEXITED)
-                                 : sys::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED);
-    if (rc == 0) return record(info.si_code, info.si_status);
-    if (errno == EINTR) continue;
-    wait_failed(errno);
+    if (auto st = reap_now(*state_)) return *st;
+    (void)state_->child.await_exit(std::nullopt);
   }
 }
 
 std::optional<ExitStatus> Process::wait_until(Deadline deadline) {
-  auto backoff = std::chrono::microseconds(100);
+  if (!state_) return ExitStatus();
   for (;;) {
-    if (auto st = try_wait()) return st;
+    if (auto st = reap_now(*state_)) return st;
     if (Clock::now() >= deadline) return std::nullopt;
-    if (pidfd_ >= 0) {
-      // A pidfd becomes readable when the child exits.
-      pollfd pfd{pidfd_, POLLIN, 0};
-      const int rc = sys::poll(&pfd, 1, poll_timeout_ms(deadline));
-      if (rc < 0 && errno != EINTR) throw IoError("poll on pidfd failed", errno);
-    } else {
-      // No pidfd (pre-5.3 kernels): poll with a bounded backoff.
-      std::this_thread::sleep_for(std::min<Clock::duration>(backoff, deadline - Clock::now()));
-      backoff = std::min(backoff * 2, std::chrono::microseconds(10000));
-    }
+    (void)state_->child.await_exit(deadline);
   }
 }
 
 KillOutcome Process::send_signal(int signal) {
-  if (signal < 0 || signal > 64) {
-    throw InvalidArgument("signal " + std::to_string(signal) + " is out of range");
-  }
-  if (pid_ <= 0 || !status_.running()) return KillOutcome::gone;
-  const long rc = (pidfd_ >= 0) ? ::syscall(SYS_pidfd_send_signal, pidfd_, signal, nullptr, 0U)
-                                : ::kill(pid_, signal);  // unreaped: the pid is still ours
-  if (rc == 0) return KillOutcome::delivered;
-  if (errno == ESRCH) return KillOutcome::gone;
-  KillError e(pid_, signal, errno);
-  detail::log(LogLevel::error, e.what());
-  throw e;
+  if (!state_) return KillOutcome::gone;
+  return signal_checked(*state_, signal, false);
 }
 
 KillOutcome Process::signal_group(int signal) {
-  if (!own_group_) return send_signal(signal);
-  if (signal < 0 || signal > 64) {
-    throw InvalidArgument("signal " + std::to_string(signal) + " is out of range");
-  }
-  if (pid_ <= 0 || !status_.running()) return KillOutcome::gone;
-  // The leader is unreaped, so its pid - the group's id - cannot be reused.
-  if (::kill(-pid_, signal) == 0) return KillOutcome::delivered;
-  if (errno == ESRCH) return KillOutcome::gone;
-  KillError e(-pid_, signal, errno);
-  detail::log(LogLevel::error, e.what());
-  throw e;
+  if (!state_) return KillOutcome::gone;
+  return signal_checked(*state_, signal, state_->own_group);
 }
 
 ExitStatus Process::terminate(std::chrono::milliseconds grace) {
-  if (pid_ <= 0 || !status_.running()) return status_;
-  (void)signal_group(SIGTERM);
-  if (!own_group_) {
-    if (auto st = wait_until(deadline_after(grace))) return *st;
-    (void)send_signal(SIGKILL);
-    return wait();
-  }
-  // A group: members may ignore SIGTERM or outlive the leader (a shell or
-  // xargs dies of SIGTERM at once, the command it started does not). So wait
-  // for the leader without reaping it - an unreaped leader keeps its pid, the
-  // group's id, from being reused - then SIGKILL what is left of the group,
-  // and only then reap.
-  await_exit_unreaped(pid_, pidfd_, deadline_after(grace));
-  (void)signal_group(SIGKILL);
-  return wait();
+  if (!state_) return ExitStatus();
+  int kill_errno = 0;
+  if (auto st = terminate_impl(*state_, grace, &kill_errno)) return *st;
+  KillError e(state_->own_group ? -state_->child.pid() : state_->child.pid(), SIGKILL,
+              kill_errno != 0 ? kill_errno : ETIMEDOUT);
+  detail::log(LogLevel::error, e.what());
+  throw e;
 }
 
 Output Process::communicate(std::string_view input, std::optional<Deadline> deadline,
                             std::size_t max_output_bytes) {
-  Output output;
+  if (!state_) return {};
+  ProcessState& s = *state_;
+  const Clock::time_point start = Clock::now();
+  // Going on after a timeout: the input of the first call continues from
+  // where it stopped, and what was read is kept.
+  if (s.pump.started) {
+    if (!input.empty() && input != s.pump.input) {
+      throw InvalidArgument(
+          "communicate: a previous call timed out with other input; pass the same input or "
+          "none to continue it");
+    }
+    input = s.pump.input;
+  } else {
+    s.pump.input_offset = 0;
+  }
+  Output output = std::move(s.pump.collected);
+  s.pump.collected = Output();
   detail::PumpRequest req;
   req.input = input;
   req.deadline = deadline;
   req.max_output_bytes = max_output_bytes;
+
+  const auto timed_out = [&](const char* what) -> TimeoutError {
+    const auto given = deadline ? std::chrono::ceil<std::chrono::milliseconds>(*deadline - start)
+                                : std::chrono::milliseconds(0);
+    if (!s.pump.started) {
+      s.pump.input.assign(input.data(), input.size());
+      s.pump.started = true;
+    }
+    s.pump.collected = output;
+    return TimeoutError(std::string("communicate: ") + what, std::max(given, decltype(given)(0)),
+                        std::move(output.out), std::move(output.err));
+  };
+
   const detail::PumpResult r = detail::ProcessAccess::pump(*this, req, output);
   switch (r.end) {
     case detail::PumpEnd::deadline:
-      throw TimeoutError("communicate: deadline passed before the child finished",
-                         std::chrono::milliseconds(0));
+      throw timed_out("deadline passed before the child finished");
     case detail::PumpEnd::output_limit:
+      s.pump = detail::PumpState();
       throw OutputLimitError(std::string("communicate: child wrote more than ") +
                                  std::to_string(max_output_bytes) + " bytes on " +
                                  r.overflowed_stream,
@@ -269,14 +340,49 @@ Output Process::communicate(std::string_view input, std::optional<Deadline> dead
       break;
   }
   if (deadline) {
-    if (!wait_until(*deadline)) {
-      throw TimeoutError("communicate: deadline passed before the child exited",
-                         std::chrono::milliseconds(0));
-    }
+    if (!wait_until(*deadline)) throw timed_out("deadline passed before the child exited");
   } else {
     (void)wait();
   }
+  s.pump = detail::PumpState();
   return output;
 }
 
+namespace detail {
+
+Process ProcessAccess::make(std::unique_ptr<ProcessState> state) {
+  Process p;
+  p.state_ = std::move(state);
+  return p;
+}
+
+void ProcessAccess::set_destroy_wait(Process& p, std::chrono::milliseconds d) noexcept {
+  p.state_->destroy_wait = d;
+}
+
+void ProcessAccess::kill_leftover_group(Process& p) noexcept {
+  ProcessState& s = *p.state_;
+  if (s.own_group && s.child && s.status.running()) (void)sys::kill(-s.child.pid(), SIGKILL);
+}
+
+std::optional<ExitStatus> ProcessAccess::terminate_bounded(
+    Process& p, std::chrono::milliseconds grace) noexcept {
+  int kill_errno = 0;
+  std::optional<ExitStatus> st;
+  try {
+    st = terminate_impl(*p.state_, grace, &kill_errno);
+  } catch (const Error& e) {
+    // Could not reap (an injected waitid failure, or the status is lost):
+    // the handle still owns the child; its destructor reaps it, bounded.
+    detail::log(LogLevel::error, e.what());
+    return p.state_->status.running() ? std::nullopt : std::optional<ExitStatus>(p.state_->status);
+  }
+  if (kill_errno != 0) {
+    const KillError e(p.state_->own_group ? -p.pid() : p.pid(), SIGTERM, kill_errno);
+    detail::log(LogLevel::error, e.what());
+  }
+  return st;
+}
+
+}  // namespace detail
 }  // namespace safeexec

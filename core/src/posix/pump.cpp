@@ -7,10 +7,12 @@
 #include <cerrno>
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <string>
 
 #include "io_util.hpp"
 #include "process_access.hpp"
+#include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
 #include "sys.hpp"
@@ -44,8 +46,11 @@ class ShrinkOnExit {
   explicit ShrinkOnExit(std::string& s) noexcept : s_(s) {}
   ShrinkOnExit(const ShrinkOnExit&) = delete;
   ShrinkOnExit& operator=(const ShrinkOnExit&) = delete;
+  /// A run that is being timed out or killed for its size must end within
+  /// its bound: copying hundreds of MiB to shrink them is not worth the time.
+  void cancel() noexcept { cancelled_ = true; }
   ~ShrinkOnExit() {
-    if (s_.capacity() < kReserveAfter || s_.capacity() / 2 < s_.size()) return;
+    if (cancelled_ || s_.capacity() < kReserveAfter || s_.capacity() / 2 < s_.size()) return;
     try {
       s_.shrink_to_fit();
     } catch (const std::exception&) {  // keeping the larger buffer is correct too
@@ -54,40 +59,63 @@ class ShrinkOnExit {
 
  private:
   std::string& s_;
+  bool cancelled_ = false;
 };
 
 }  // namespace
 
 // One poll loop over stdin (write), stdout and stderr (read) and, when a
-// linger time is asked for, the pidfd (child exit). Servicing all of them
-// together is what prevents the classic deadlock: parent blocked writing
-// stdin while the child is blocked writing a full stdout pipe (F09, F14).
+// linger time is asked for, the child's exit. Servicing all of them together
+// is what prevents the classic deadlock: parent blocked writing stdin while
+// the child is blocked writing a full stdout pipe (F09, F14).
+//
+// The clock is read on every pass, not only when poll() times out: a child
+// that never stops writing keeps a pipe readable forever, and a loop that
+// looked at the deadline only on a poll timeout would never end (as
+// CPython's _communicate, each pass checks the remaining time). Each pass
+// reads at most one buffer per stream, so the work between two checks is
+// bounded, and nothing is read after the deadline.
 PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& output) {
-  const ShrinkOnExit shrink_out(output.out);
-  const ShrinkOnExit shrink_err(output.err);
+  ProcessState& s = *p.state_;
+  ShrinkOnExit shrink_out(output.out);
+  ShrinkOnExit shrink_err(output.err);
   PumpResult result;
-  std::size_t written = 0;
-  if (p.stdin_fd_ >= 0 && req.input.empty()) p.close_stdin();
+  std::size_t written = s.pump.input_offset;
+  if (s.stdin_fd >= 0 && written >= req.input.size()) s.close_stdin();
   std::optional<SigpipeGuard> sigpipe;
-  if (p.stdin_fd_ >= 0) sigpipe.emplace();
+  if (s.stdin_fd >= 0) sigpipe.emplace();
 
-  std::optional<Deadline> deadline = req.deadline;
+  // Off the caller's stack: execute() must run on small thread stacks.
+  constexpr std::size_t kBufBytes = std::size_t{64} * 1024;
+  const std::unique_ptr<char[]> buf = std::make_unique_for_overwrite<char[]>(kBufBytes);
+
+  const bool watch_exit = req.linger_after_exit.has_value();
   bool child_exited = false;
-  std::array<char, 64 * 1024> buf;  // NOLINT: filled by read()
+  std::optional<Deadline> linger_end;
+  // Without a pidfd the exit is noticed by asking waitid on each pass, so
+  // poll must wake up now and then to ask.
+  const bool exit_by_polling = watch_exit && s.child.exit_fd() < 0;
+
+  const auto note_exit = [&](Deadline now) {
+    child_exited = true;
+    linger_end = saturating_deadline(now, *req.linger_after_exit);
+  };
 
   const auto read_stream = [&](int& fd, std::string& sink, const char* name) -> bool {
     for (;;) {
       const std::size_t room = req.max_output_bytes - sink.size();
       // Read one byte past the cap, so that exactly-at-cap is not an error.
       const std::size_t want = std::min<std::size_t>(
-          buf.size(), room == static_cast<std::size_t>(-1) ? buf.size() : room + 1);
-      const ssize_t n = sys::read(fd, buf.data(), want);
+          kBufBytes, room == static_cast<std::size_t>(-1) ? kBufBytes : room + 1);
+      const ssize_t n = sys::read(fd, buf.get(), want);
       if (n > 0) {
         reserve_toward_cap(sink, static_cast<std::size_t>(n), req.max_output_bytes);
-        sink.append(buf.data(), static_cast<std::size_t>(n));
+        sink.append(buf.get(), static_cast<std::size_t>(n));
         if (sink.size() > req.max_output_bytes) {
           result.end = PumpEnd::output_limit;
           result.overflowed_stream = name;
+          shrink_out.cancel();
+          shrink_err.cancel();
           return false;
         }
         return true;
@@ -102,75 +130,111 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
     }
   };
 
+  // The child has exited and our time to wait for EOF is up. What it wrote
+  // before exiting may still sit in the pipes: take it (without waiting, and
+  // at most kDrainBytes a stream, since a background job may write without
+  // end), then close what is still open. Pipes that reached EOF while
+  // draining make this a plain eof: nothing was cut.
+  constexpr std::size_t kDrainBytes = std::size_t{4} << 20;
+  const auto end_lingering = [&] {
+    s.pump.input_offset = written;
+    for (int* fd : {&s.stdout_fd, &s.stderr_fd}) {
+      const bool is_out = fd == &s.stdout_fd;
+      std::string& sink = is_out ? output.out : output.err;
+      std::size_t taken = 0;
+      while (*fd >= 0 && taken < kDrainBytes) {
+        pollfd pfd{*fd, POLLIN, 0};
+        if (sys::poll(&pfd, 1, 0) <= 0 || pfd.revents == 0) break;
+        const std::size_t before = sink.size();
+        if (!read_stream(*fd, sink, is_out ? "stdout" : "stderr")) return result;
+        if (*fd >= 0 && sink.size() == before) break;  // EAGAIN
+        taken += sink.size() - before;
+      }
+    }
+    const bool cut = s.stdout_fd >= 0 || s.stderr_fd >= 0;
+    s.close_pipes();
+    result.end = cut ? PumpEnd::lingered : PumpEnd::eof;
+    return result;
+  };
+
   for (;;) {
+    const Deadline now = Clock::now();
+    if (linger_end && now >= *linger_end) return end_lingering();
+    if (req.deadline && now >= *req.deadline) {
+      // The command finished before its deadline and only a background job
+      // holds the pipes: that is not a timeout.
+      if (watch_exit && (child_exited || s.child.has_exited())) return end_lingering();
+      result.end = PumpEnd::deadline;
+      s.pump.input_offset = written;
+      shrink_out.cancel();
+      shrink_err.cancel();
+      return result;
+    }
+    if (exit_by_polling && !child_exited && s.child.has_exited()) note_exit(now);
+
     std::array<pollfd, 4> fds{};
     nfds_t n = 0;
     int in_idx = -1, out_idx = -1, err_idx = -1, pid_idx = -1;
-    if (p.stdin_fd_ >= 0) {
+    if (s.stdin_fd >= 0) {
       in_idx = static_cast<int>(n);
-      fds[n++] = {p.stdin_fd_, POLLOUT, 0};
+      fds[n++] = {s.stdin_fd, POLLOUT, 0};
     }
-    if (p.stdout_fd_ >= 0) {
+    if (s.stdout_fd >= 0) {
       out_idx = static_cast<int>(n);
-      fds[n++] = {p.stdout_fd_, POLLIN, 0};
+      fds[n++] = {s.stdout_fd, POLLIN, 0};
     }
-    if (p.stderr_fd_ >= 0) {
+    if (s.stderr_fd >= 0) {
       err_idx = static_cast<int>(n);
-      fds[n++] = {p.stderr_fd_, POLLIN, 0};
+      fds[n++] = {s.stderr_fd, POLLIN, 0};
     }
-    if (n == 0) return result;  // every pipe done: eof
-    if (req.linger_after_exit && !child_exited && p.pidfd_ >= 0) {
+    if (n == 0) {  // every pipe done: eof
+      s.pump.input_offset = written;
+      return result;
+    }
+    if (watch_exit && !child_exited && s.child.exit_fd() >= 0) {
       pid_idx = static_cast<int>(n);
-      fds[n++] = {p.pidfd_, POLLIN, 0};
+      fds[n++] = {s.child.exit_fd(), POLLIN, 0};
     }
 
-    const int ready = sys::poll(fds.data(), n, poll_timeout_ms(deadline));
+    std::optional<Deadline> wake = req.deadline;
+    if (linger_end) wake = wake ? std::min(*wake, *linger_end) : *linger_end;
+    int timeout_ms = poll_timeout_ms(wake);
+    if (exit_by_polling && !child_exited) {
+      timeout_ms = (timeout_ms < 0) ? 10 : std::min(timeout_ms, 10);
+    }
+    const int ready = sys::poll(fds.data(), n, timeout_ms);
     if (ready < 0) {
       if (errno == EINTR) continue;
       throw IoError("poll on child's pipes failed", errno);
     }
-    if (ready == 0) {
-      // Timed out: either the caller's deadline or the linger after exit.
-      result.end =
-          (req.deadline && Clock::now() >= *req.deadline) ? PumpEnd::deadline : PumpEnd::lingered;
-      if (result.end == PumpEnd::lingered) {
-        p.close_stdin();
-        close_fd(p.stdout_fd_);
-        close_fd(p.stderr_fd_);
-      }
-      return result;
-    }
+    if (ready == 0) continue;  // the checks at the top decide
 
     if (in_idx >= 0 && fds[in_idx].revents != 0) {
       const std::string_view rest = req.input.substr(written);
       const ssize_t w =
-          sys::write(p.stdin_fd_, rest.data(), std::min<std::size_t>(rest.size(), 1 << 20));
+          sys::write(s.stdin_fd, rest.data(), std::min<std::size_t>(rest.size(), 1 << 20));
       if (w >= 0) {
         written += static_cast<std::size_t>(w);
-        if (written == req.input.size()) p.close_stdin();
+        if (written == req.input.size()) s.close_stdin();
       } else if (errno == EPIPE) {
         // The child closed its stdin or exited without reading: not our error.
         sigpipe->saw_epipe();
-        p.close_stdin();
+        s.close_stdin();
       } else if (errno != EINTR && errno != EAGAIN) {
         throw IoError("write to child's stdin failed", errno);
       }
     }
     if (out_idx >= 0 && fds[out_idx].revents != 0 &&
-        !read_stream(p.stdout_fd_, output.out, "stdout")) {
+        !read_stream(s.stdout_fd, output.out, "stdout")) {
+      s.pump.input_offset = written;
       return result;
     }
     if (err_idx >= 0 && fds[err_idx].revents != 0 &&
-        !read_stream(p.stderr_fd_, output.err, "stderr")) {
+        !read_stream(s.stderr_fd, output.err, "stderr")) {
+      s.pump.input_offset = written;
       return result;
     }
-    if (pid_idx >= 0 && fds[pid_idx].revents != 0) {
-      // The child has exited but something (a grandchild) may still hold its
-      // pipes: read them for at most the linger time more.
-      child_exited = true;
-      const Deadline linger_end = Clock::now() + *req.linger_after_exit;
-      deadline = deadline ? std::min(*deadline, linger_end) : linger_end;
-    }
+    if (pid_idx >= 0 && fds[pid_idx].revents != 0) note_exit(Clock::now());
   }
 }
 

@@ -8,13 +8,20 @@
 //      concurrent spawn on another thread - ours or anyone's - cannot inherit
 //      them (F06). They are held by UniqueFd, so any throw closes them (F05).
 //   3. Block every signal, clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) onto a
-//      stack lent from this frame, restore the mask. The pidfd comes from the
-//      same syscall, so there is no window where the pid could be recycled.
-//   4. Read the report pipe: EOF means execve succeeded; a report means the
-//      child failed at {stage, errno} and has exited, so reap it and throw.
+//      stack mapped for the child (with a guard page), restore the mask. The
+//      pidfd comes from the same syscall, so there is no window where the pid
+//      could be recycled.
+//   4. clone() returns once the child exec'd or exited. Its report in the plan
+//      (shared memory) says which: a failure {stage, errno} means it has
+//      exited, so reap it and throw. No pipe is read, so a fork() on another
+//      thread of the host, whose copy would hold a pipe's write end, cannot
+//      hold up the spawn (only the TSan build, whose child is a real fork,
+//      still uses a report pipe).
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,12 +29,17 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "child.hpp"
+#include "kernel_features.hpp"
 #include "log_internal.hpp"
 #include "process_access.hpp"
+#include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
 #include "sys.hpp"
@@ -38,6 +50,7 @@ extern char** environ;  // NOLINT(readability-redundant-declaration)
 namespace safeexec {
 namespace {
 
+using detail::kernel_features;
 using detail::UniqueFd;
 
 bool has_nul(std::string_view s) {
@@ -64,11 +77,12 @@ void validate_keep_fds(const std::vector<int>& fds) {
   }
 }
 
-/// The child's environment. Without additions the parent's environ is used
-/// as it is (as posix_spawn does); glibc never frees strings it put there.
-std::vector<std::string> child_environment(const SpawnOptions& o) {
-  if (o.addl_env().empty()) return {};
-  return build_child_environment(current_environment(), o.addl_env(), o.env_policy());
+/// The child's environment, or nullopt when the parent's environ is used as
+/// it is (inherit all, no additions, every entry well formed: the fast path,
+/// as posix_spawn does; glibc never frees strings it put there).
+std::optional<std::vector<std::string>> child_environment(const SpawnOptions& o) {
+  if (environ_passes_as_is(o.inherit_env(), o.addl_env())) return std::nullopt;
+  return build_child_environment(o.inherit_env(), o.addl_env(), o.env_policy());
 }
 
 /// PATH as the child will see it: an addition wins over the parent's.
@@ -80,11 +94,20 @@ std::string search_path(const SpawnOptions& o) {
   return "/usr/local/bin:/usr/bin:/bin";
 }
 
-/// Where execve is tried: argv[0] itself when it holds a '/', else each PATH
-/// entry in order (an empty entry means the current directory, as POSIX says).
-std::vector<std::string> exec_candidates(const std::string& program, const SpawnOptions& o) {
-  if (program.find('/') != std::string::npos) return {program};
-  std::vector<std::string> out;
+/// One execve candidate as the parent builds it (see detail::ExecCandidate).
+struct Candidate {
+  std::string path;
+  bool relative_to_cwd;
+};
+
+/// Where execve is tried: argv[0] itself when it holds a '/' (a relative one
+/// like "./tool" is the caller's explicit choice), else each PATH entry in
+/// order. An empty entry means the current directory (POSIX) and a relative
+/// one ("bin") is relative to it: both are marked, and the child refuses to
+/// run a program found there (SpawnStage::path_lookup).
+std::vector<Candidate> exec_candidates(const std::string& program, const SpawnOptions& o) {
+  if (program.find('/') != std::string::npos) return {Candidate{program, false}};
+  std::vector<Candidate> out;
   const std::string path = search_path(o);
   std::size_t start = 0;
   while (start <= path.size()) {
@@ -92,8 +115,9 @@ std::vector<std::string> exec_candidates(const std::string& program, const Spawn
     if (end == std::string::npos) end = path.size();
     std::string dir = path.substr(start, end - start);
     if (dir.empty()) dir.assign(1, '.');  // not `= "."`: g++ 12 -O3 false -Wrestrict (PR 105329)
+    const bool relative = dir.front() != '/';
     dir.append(1, '/').append(program);
-    out.push_back(std::move(dir));
+    out.push_back(Candidate{std::move(dir), relative});
     start = end + 1;
   }
   return out;
@@ -171,9 +195,12 @@ std::vector<char*> c_array(std::vector<std::string>& strings) {
 // CLONE_VM child ("CHECK failed: !thr->slot"), and TSan turns vfork() into a
 // real fork(). So under TSan the child is a forked copy that runs the same
 // child_main() (correct there too: it only reads the plan and makes system
-// calls) and the pidfd comes from pidfd_open(). Release builds never take
-// this path.
-__attribute__((noinline)) pid_t clone_child(detail::ChildPlan& plan, int* pidfd) {
+// calls), reports a failure through a pipe since it shares no memory with us,
+// and the pidfd comes from pidfd_open(). Release builds never take this path.
+constexpr bool kReportThroughPipe = true;
+
+__attribute__((noinline)) pid_t clone_child(detail::ChildPlan& plan, bool /*want_pidfd*/,
+                                            int* pidfd) {
   if (sys::clone_fault() != 0) return -1;
   *pidfd = -1;
   const pid_t pid = ::vfork();              // NOLINT: TSan-only, replaced by fork() in its runtime
@@ -181,27 +208,70 @@ __attribute__((noinline)) pid_t clone_child(detail::ChildPlan& plan, int* pidfd)
   return pid;
 }
 #else
+constexpr bool kReportThroughPipe = false;
+
 /// clone() with CLONE_PIDFD where the kernel has it (5.2+), remembered after
 /// the first EINVAL so older kernels pay for the probe once.
 std::atomic<bool> g_clone_pidfd_supported{true};
 
-// The child runs on this stack while the parent thread is suspended
-// (CLONE_VFORK). 32 KiB covers child_main's small frames with a wide margin;
-// it is excluded from sanitizers since the child must not call into them.
-constexpr std::size_t kChildStackBytes = std::size_t{32} * 1024;
+/// The child's stack: mapped for each spawn, with a PROT_NONE guard page at
+/// its low end (as glibc's spawni does), and unmapped once clone() returned
+/// (the child has exec'd or exited by then). It used to be a 32 KiB array in
+/// this frame, which made a spawn need 32 KiB more of the caller's stack, and
+/// an overflow ran silently into the caller's frames. 64 KiB covers
+/// child_main's frames (the largest, the close-on-exec fallbacks' 8 KiB
+/// buffer) with a wide margin.
+class ChildStack {
+ public:
+  static constexpr std::size_t kUsableBytes = std::size_t{64} * 1024;
 
-__attribute__((noinline)) pid_t clone_child(detail::ChildPlan& plan, int* pidfd) {
-  alignas(64) std::array<unsigned char, kChildStackBytes>
-      stack;                                      // NOLINT: uninitialised on purpose
-  void* stack_top = stack.data() + stack.size();  // x86-64/arm64 stacks grow down
+  ChildStack() noexcept {
+    const long page = ::sysconf(_SC_PAGESIZE);
+    guard_ = page > 0 ? static_cast<std::size_t>(page) : 4096;
+    size_ = kUsableBytes + guard_;
+    void* p = ::mmap(nullptr, size_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (p == MAP_FAILED) return;
+    // Everything but the lowest page becomes usable: the stack grows down
+    // into the guard, where an overflow faults instead of corrupting memory.
+    if (::mprotect(static_cast<unsigned char*>(p) + guard_, kUsableBytes, PROT_READ | PROT_WRITE) !=
+        0) {
+      const int e = errno;
+      (void)::munmap(p, size_);
+      errno = e;
+      return;
+    }
+    base_ = p;
+  }
+  ChildStack(const ChildStack&) = delete;
+  ChildStack& operator=(const ChildStack&) = delete;
+  ~ChildStack() {
+    const int e = errno;  // the caller reports clone()'s errno after this runs
+    if (base_ != nullptr) (void)::munmap(base_, size_);
+    errno = e;
+  }
+  bool ok() const noexcept { return base_ != nullptr; }
+  /// x86-64 and arm64 stacks grow down: clone() wants the high end.
+  void* top() const noexcept { return static_cast<unsigned char*>(base_) + size_; }
 
+ private:
+  void* base_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t guard_ = 0;
+};
+
+__attribute__((noinline)) pid_t clone_child(detail::ChildPlan& plan, bool want_pidfd, int* pidfd) {
+  *pidfd = -1;
   if (sys::clone_fault() != 0) return -1;
+  const ChildStack stack;
+  if (!stack.ok()) return -1;  // errno from mmap/mprotect, reported as the clone stage
   for (;;) {
-    const bool with_pidfd = g_clone_pidfd_supported.load(std::memory_order_relaxed);
+    // Where pidfd_open is refused, a pidfd from clone would be the only one the
+    // handle has; treat both as one feature (a 5.2 kernel loses nothing it needs).
+    const bool with_pidfd = want_pidfd && g_clone_pidfd_supported.load(std::memory_order_relaxed);
     int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
     if (with_pidfd) flags |= CLONE_PIDFD;
     *pidfd = -1;
-    const pid_t pid = ::clone(detail::child_main, stack_top, flags, &plan, pidfd);
+    const pid_t pid = ::clone(detail::child_main, stack.top(), flags, &plan, pidfd);
     if (pid < 0 && errno == EINVAL && with_pidfd) {
       g_clone_pidfd_supported.store(false, std::memory_order_relaxed);
       continue;
@@ -210,6 +280,35 @@ __attribute__((noinline)) pid_t clone_child(detail::ChildPlan& plan, int* pidfd)
   }
 }
 #endif
+
+/// Blocks every signal of this thread, 1 to 64 - libc's own 32 and 33 too,
+/// which sigfillset() + pthread_sigmask() silently leave open (glibc's
+/// __libc_signal_block_all does the same raw call). A handler running in the
+/// CLONE_VM child before it reset dispositions would run on our memory.
+/// Restores the previous mask on destruction.
+class AllSignalsBlocked {
+ public:
+  AllSignalsBlocked() noexcept {
+    const std::uint64_t all = ~std::uint64_t{0};
+    // Cannot fail with a valid `how` and readable/writable sets.
+    (void)::syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &old_, sizeof all);
+  }
+  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
+  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
+  ~AllSignalsBlocked() {
+    (void)::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old_, nullptr, sizeof old_);
+  }
+
+ private:
+  std::uint64_t old_ = 0;
+};
+
+/// The last close-on-exec fallback scans descriptors below this bound.
+unsigned descriptor_limit() noexcept {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 1U << 20;
+  return rl.rlim_cur > (1U << 30) ? 1U << 30 : static_cast<unsigned>(rl.rlim_cur);
+}
 
 /// Reaps a child that reported failure; it has already _exited.
 void reap_failed_child(pid_t pid) noexcept {
@@ -225,28 +324,28 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   validate_argv(argv);
   if (has_nul(options.cwd())) throw InvalidArgument("cwd holds a NUL byte");
   validate_keep_fds(options.keep_fds());
-  std::vector<std::string> env_strings = child_environment(options);
-  std::vector<std::string> candidates = exec_candidates(argv[0], options);
+  std::optional<std::vector<std::string>> env_strings = child_environment(options);
+  std::vector<Candidate> candidates = exec_candidates(argv[0], options);
   const std::string& program = argv[0];
 
   std::vector<char*> argv_c = c_array(argv);
   std::vector<char*> env_c;
-  if (options.addl_env().empty()) {
+  if (!env_strings) {
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) env_c.push_back(*e);
     env_c.push_back(nullptr);
   } else {
-    env_c = c_array(env_strings);
+    env_c = c_array(*env_strings);
   }
-  std::vector<const char*> paths_c;
-  paths_c.reserve(candidates.size() + 1);
-  for (const std::string& c : candidates) paths_c.push_back(c.c_str());
-  paths_c.push_back(nullptr);
+  std::vector<detail::ExecCandidate> paths_c;
+  paths_c.reserve(candidates.size());
+  for (const Candidate& c : candidates) paths_c.push_back({c.path.c_str(), c.relative_to_cwd});
 
   // 2. Descriptors, each owned, each close-on-exec.
   StdioPlan in = plan_stdio(options.stdin_mode(), /*child_reads=*/true, program);
   StdioPlan out = plan_stdio(options.stdout_mode(), false, program);
   StdioPlan err = plan_stdio(options.stderr_mode(), false, program);
-  Pipe report = make_pipe(program);
+  Pipe report;  // TSan build only: its child is a real fork, sharing no memory
+  if (kReportThroughPipe) report = make_pipe(program);
   if (in.parent) {
     // Our end of stdin is non-blocking: the I/O loop must never block in
     // write() while the child is blocked writing a full stdout pipe.
@@ -256,8 +355,10 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
     }
   }
 
+  const detail::KernelFeatures features = detail::kernel_features();
   detail::ChildPlan plan{};
   plan.exec_paths = paths_c.data();
+  plan.exec_count = paths_c.size();
   plan.argv = argv_c.data();
   plan.envp = env_c.data();
   plan.cwd = options.cwd().empty() ? nullptr : options.cwd().c_str();
@@ -266,20 +367,23 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   plan.stdio_src[2] = err.child.get();
   plan.keep_fds = options.keep_fds().data();
   plan.keep_count = options.keep_fds().size();
-  plan.report_fd = report.write_end.get();
+  plan.report_fd = report.write_end ? report.write_end.get() : -1;
   plan.new_process_group = options.new_process_group();
+  plan.reset_ignored_signals = options.reset_ignored_signals();
+  plan.use_close_range = features.close_range_cloexec;
+  plan.fd_limit = descriptor_limit();  // one getrlimit: cheap, and close_range may still fail
+  plan.report = detail::ChildReport{0, 0, 0};
 
   // 3. Block every signal around clone(): a handler must not run in the child
   //    (it shares our memory) before the child has reset dispositions.
-  sigset_t all{};
-  sigset_t old{};
-  sigfillset(&all);
-  // pthread_sigmask cannot fail with a valid `how` and set.
-  (void)pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd = -1;
-  const pid_t pid = clone_child(plan, &pidfd);
-  const int clone_errno = errno;
-  (void)pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pid_t pid = -1;
+  int clone_errno = 0;
+  {
+    const AllSignalsBlocked blocked;
+    pid = clone_child(plan, features.pidfd_open, &pidfd);
+    clone_errno = errno;
+  }
   if (pid < 0) throw_spawn(SpawnStage::clone, clone_errno, program);
   UniqueFd pidfd_owner(pidfd);
 
@@ -289,40 +393,48 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   err.child.reset();
   report.write_end.reset();
 
-  // 4. EOF on the report pipe means execve succeeded.
-  detail::ChildReport r{};
-  ssize_t got = 0;
-  for (;;) {
-    got = sys::read(report.read_end.get(), &r, sizeof r);
-    if (got >= 0 || errno != EINTR) break;
+  // 4. The child's report: written into the plan before it exited (shared
+  //    memory), or, in the TSan build, sent over the pipe (EOF: exec'd).
+  detail::ChildReport r = plan.report;
+  if (kReportThroughPipe) {
+    ssize_t got = 0;
+    for (;;) {
+      got = sys::read(report.read_end.get(), &r, sizeof r);
+      if (got >= 0 || errno != EINTR) break;
+    }
+    const int read_errno = errno;
+    if (got != 0 && got != static_cast<ssize_t>(sizeof r)) {
+      // A failed read or a short report: we cannot tell whether execve
+      // succeeded, and the program may be waiting on pipes we are about to
+      // close. Kill it (unreaped, so the pid is still ours), reap, report.
+      (void)::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U);
+      if (pidfd < 0) (void)::kill(pid, SIGKILL);
+      reap_failed_child(pid);
+      throw_spawn(SpawnStage::exec, got < 0 ? read_errno : EIO, program);
+    }
   }
-  const int read_errno = errno;
-  if (got == static_cast<ssize_t>(sizeof r)) {
+  if (r.reported != 0) {
     // The child reported {stage, errno} and has already exited.
     reap_failed_child(pid);
     throw_spawn(static_cast<SpawnStage>(r.stage), r.error, program);
-  }
-  if (got != 0) {
-    // A failed read or a short report: we cannot tell whether execve
-    // succeeded, and the program may be waiting on pipes we are about to
-    // close. Kill it (unreaped, so the pid is still ours), reap, report.
-    (void)::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U);
-    if (pidfd < 0) (void)::kill(pid, SIGKILL);
-    reap_failed_child(pid);
-    throw_spawn(SpawnStage::exec, got < 0 ? read_errno : EIO, program);
   }
 
   if (!pidfd_owner) {
     // Kernels without CLONE_PIDFD: open one now. The child is unreaped, so the
     // pid cannot have been recycled yet. Without pidfds at all (pre-5.3) the
-    // handle falls back to pid-based waiting.
-    pidfd_owner.reset(sys::pidfd_open(pid));
+    // handle falls back to pid-based waiting, as it does when pidfd_open is
+    // refused (ENOSYS, EPERM under seccomp): -1 then, never an error.
+    if (features.pidfd_open) pidfd_owner.reset(sys::pidfd_open(pid));
   }
 
-  Process p = detail::ProcessAccess::make();
-  detail::ProcessAccess::set(p, pid, pidfd_owner.release(), in.parent.release(),
-                             out.parent.release(), err.parent.release(),
-                             options.new_process_group());
+  auto state = std::make_unique<detail::ProcessState>();
+  state->child = detail::ChildRef(pid, pidfd_owner.release());
+  state->stdin_fd = in.parent.release();
+  state->stdout_fd = out.parent.release();
+  state->stderr_fd = err.parent.release();
+  state->own_group = options.new_process_group();
+  state->destroy_wait = options.destroy_wait();
+  Process p = detail::ProcessAccess::make(std::move(state));
   return p;
 }
 

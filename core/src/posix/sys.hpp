@@ -11,6 +11,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,6 +78,14 @@ inline int open_cloexec(const char* path, int flags) noexcept {
   return ::open(path, flags | O_CLOEXEC);  // NOLINT(cppcoreguidelines-pro-type-vararg)
 }
 
+/// Raw openat of a directory, for the child's /proc/self/fd walk: the child
+/// may call no libc wrapper an interceptor (TSan) could hook. Shares the
+/// `open` seam, so a test can take /proc away from the child.
+inline long open_directory_raw(const char* path) noexcept {
+  SAFEEXEC_SEAM(open);
+  return ::syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+}
+
 /// Raw close_range: the child calls it, so no libc wrapper that an
 /// interceptor (TSan) could hook.
 inline int close_range_cloexec(unsigned first) noexcept {
@@ -86,10 +96,34 @@ inline int close_range_cloexec(unsigned first) noexcept {
   return static_cast<int>(::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC));
 }
 
+/// pidfd_send_signal(2) (Linux 5.1).
+inline int pidfd_send_signal(int pidfd, int sig) noexcept {
+  SAFEEXEC_SEAM(signal);
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0U));
+}
+
+/// kill(2) of a child (pid > 0) or of its process group (pid < 0).
+inline int kill(pid_t pid, int sig) noexcept {
+  SAFEEXEC_SEAM(signal);
+  return ::kill(pid, sig);
+}
+
+/// ioctl(pidfd, PIDFD_GET_INFO, info): see child_ref.cpp.
+inline int ioctl_pidfd_info(int pidfd, unsigned long request, void* info) noexcept {
+  return ::ioctl(pidfd, request, info);  // NOLINT(cppcoreguidelines-pro-type-vararg)
+}
+
 /// The clone seam has no wrapper of its own (clone takes a callback); the
 /// spawn path asks this before calling clone.
 inline int clone_fault() noexcept {
   SAFEEXEC_SEAM(clone);
+  return 0;
+}
+
+/// Thread creation (std::thread, the worker pool) has no errno-returning
+/// call to wrap either: the pool asks this before starting each worker.
+inline int thread_create_fault() noexcept {
+  SAFEEXEC_SEAM(thread_create);
   return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "process_access.hpp"
+#include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "win_util.hpp"
 
@@ -66,9 +67,10 @@ bool broken(DWORD e) {
 PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& output) {
   PumpResult result;
   std::array<Op, 3> ops;  // stdin, stdout, stderr
-  ops[0].handle = &p.stdin_fd_;
-  ops[1].handle = &p.stdout_fd_;
-  ops[2].handle = &p.stderr_fd_;
+  ProcessState& s = state(p);
+  ops[0].handle = &s.stdin_fd;
+  ops[1].handle = &s.stdout_fd;
+  ops[2].handle = &s.stderr_fd;
   std::string* sinks[3] = {nullptr, &output.out, &output.err};
   const char* names[3] = {"stdin", "stdout", "stderr"};
   for (Op& op : ops) {
@@ -88,9 +90,11 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
     }
   } cancel_all{ops};
 
-  std::size_t written = 0;
-  if (ops[0].is_open() && req.input.empty()) ops[0].close();
-  const bool child_known = p.process_handle_ != nullptr && p.status_.running();
+  // Input continues from where an earlier (timed-out) call stopped.
+  std::size_t& written = s.pump.input_offset;
+  if (written > req.input.size()) written = req.input.size();
+  if (ops[0].is_open() && written == req.input.size()) ops[0].close();
+  const bool child_known = s.process != nullptr && s.status.running();
   bool child_exited = !child_known;
   std::optional<Deadline> linger_until;
 
@@ -103,6 +107,61 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
       return false;
     }
     return true;
+  };
+  // Stops every operation in flight, keeping what it moved before the
+  // cancel (read bytes are output; written bytes advance the offset, so a
+  // continued communicate() does not send them twice). False on overflow.
+  const auto settle_all = [&]() -> bool {
+    bool within = true;
+    if (ops[0].pending) written += ops[0].cancel();
+    for (int i = 1; i <= 2; ++i) {
+      if (!ops[i].pending) continue;
+      const DWORD moved = ops[i].cancel();
+      if (moved > 0 && within) within = take(i, moved);
+    }
+    return within;
+  };
+  // The child has exited and its pipes are still open (a grandchild holds
+  // them): read what is already in them, then close them. eof when every
+  // pipe reached EOF while draining, lingered when one had to be cut.
+  const auto drain_and_close = [&]() -> PumpResult {
+    if (!settle_all()) return result;
+    if (ops[0].is_open()) ops[0].close();
+    bool cut = false;
+    for (int i = 1; i <= 2; ++i) {
+      Op& op = ops[i];
+      while (op.is_open()) {
+        DWORD avail = 0;
+        if (!::PeekNamedPipe(op.h(), nullptr, 0, nullptr, &avail, nullptr)) {
+          if (!broken(::GetLastError())) cut = true;
+          op.close();  // EOF (or unreadable: cut)
+          break;
+        }
+        if (avail == 0) {
+          cut = true;
+          op.close();
+          break;
+        }
+        const DWORD want = static_cast<DWORD>(std::min<std::size_t>(op.buf.size(), avail));
+        (void)::ResetEvent(op.ov.hEvent);
+        DWORD moved = 0;
+        if (!::ReadFile(op.h(), op.buf.data(), want, nullptr, &op.ov) &&
+            ::GetLastError() != ERROR_IO_PENDING) {
+          if (!broken(::GetLastError())) cut = true;
+          op.close();
+          break;
+        }
+        // The bytes are there: this completes at once.
+        if (!::GetOverlappedResult(op.h(), &op.ov, &moved, TRUE)) {
+          if (!broken(::GetLastError())) cut = true;
+          op.close();
+          break;
+        }
+        if (moved > 0 && !take(i, moved)) return result;
+      }
+    }
+    result.end = cut ? PumpEnd::lingered : PumpEnd::eof;
+    return result;
   };
 
   for (;;) {
@@ -150,7 +209,7 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
     }
     if (n == 0) return result;  // every pipe done: eof
     if (!child_exited) {
-      waits[n] = static_cast<HANDLE>(p.process_handle_);
+      waits[n] = static_cast<HANDLE>(s.process);
       which[n++] = 3;
     }
     std::optional<Deadline> until = req.deadline;
@@ -158,14 +217,15 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
 
     const DWORD r = ::WaitForMultipleObjects(n, waits.data(), FALSE, wait_ms(until));
     if (r == WAIT_TIMEOUT) {
-      result.end =
-          (req.deadline && Clock::now() >= *req.deadline) ? PumpEnd::deadline : PumpEnd::lingered;
-      if (result.end == PumpEnd::lingered) {
-        for (Op& op : ops) {
-          if (op.is_open()) op.close();
-        }
+      // A deadline reached after the child exited is not a timeout: the
+      // command finished, only its pipes outlived it.
+      if (child_exited) return drain_and_close();
+      if (req.deadline && Clock::now() >= *req.deadline) {
+        result.end = PumpEnd::deadline;
+        (void)settle_all();  // what was read stays in the output (TimeoutError)
+        return result;
       }
-      return result;
+      continue;  // an early wake-up
     }
     if (r >= WAIT_OBJECT_0 + n)
       throw IoError("wait on child's pipes failed", int(::GetLastError()));
@@ -174,7 +234,9 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
       // The child exited: its pipes may stay open in a grandchild, so read
       // them for at most the linger time; a write it will never read ends.
       child_exited = true;
-      if (req.linger_after_exit) linger_until = Clock::now() + *req.linger_after_exit;
+      if (req.linger_after_exit) {
+        linger_until = saturating_deadline(Clock::now(), *req.linger_after_exit);
+      }
       if (ops[0].is_open()) ops[0].close();
       continue;
     }

@@ -18,6 +18,7 @@
 
 #include <array>
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "lookup.hpp"
 #include "pipes.hpp"
 #include "process_access.hpp"
+#include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
 #include "win_cmdline.hpp"
@@ -123,7 +125,18 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   if (!options.keep_fds().empty()) {
     throw InvalidArgument("keep_fd() is not supported on Windows (handles are not fds)");
   }
-  const std::vector<std::string> parent_env = win::parent_environment_entries();
+  // inherit_env(): the parent's entries it keeps (names case-insensitively,
+  // env.cpp); drive entries ("=C:=C:\\dir") only when everything is inherited.
+  std::vector<std::string> parent_env;
+  for (std::string& e : win::parent_environment_entries()) {
+    const std::size_t eq = e.find('=', 1);
+    const bool drive_entry = !e.empty() && e[0] == '=';
+    const bool keep = drive_entry
+                          ? options.inherit_env().inherits_everything()
+                          : eq != std::string::npos &&
+                                options.inherit_env().inherits(std::string_view(e).substr(0, eq));
+    if (keep) parent_env.push_back(std::move(e));
+  }
   std::wstring env_block =
       win::make_environment_block(parent_env, options.addl_env(), options.env_policy());
   // The child's entries, for PATH and PATHEXT.
@@ -244,11 +257,16 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   }
   thread.reset();
 
-  Process p = detail::ProcessAccess::make();
-  detail::ProcessAccess::set_windows(
-      p, static_cast<pid_t>(pi.dwProcessId), process.release(), job.release(),
-      win::handle_to_int(in.parent.release()), win::handle_to_int(out.parent.release()),
-      win::handle_to_int(err.parent.release()), options.new_process_group());
+  auto state = std::make_unique<detail::ProcessState>();
+  state->pid = static_cast<pid_t>(pi.dwProcessId);
+  state->process = process.release();
+  state->job = job.release();
+  state->stdin_fd = win::handle_to_int(in.parent.release());
+  state->stdout_fd = win::handle_to_int(out.parent.release());
+  state->stderr_fd = win::handle_to_int(err.parent.release());
+  state->own_group = options.new_process_group();
+  state->destroy_wait = options.destroy_wait();
+  Process p = detail::ProcessAccess::make(std::move(state));
   return p;
 }
 

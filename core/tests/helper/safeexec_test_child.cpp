@@ -7,7 +7,7 @@
 //   env                       write each environment entry followed by NUL
 //   fds                       write the open descriptor numbers, space-separated
 //   cwd                       write the working directory
-//   signals                   write "blocked=<hex> ignored=<hex>" from /proc/self/status
+//   signals                   write "blocked=<hex> ignored=<hex>" as /proc/self/status says
 //   pgid                      write "<pid> <pgid>"
 //   exit N                    exit with code N
 //   signal N                  kill itself with signal N
@@ -20,12 +20,16 @@
 //   daemon MS                 fork a grandchild holding stdout/stderr for MS ms; exit 0 at once
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <dirent.h>
 #include <cerrno>
+#include <cinttypes>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -83,8 +87,16 @@ void sleep_ms(long ms) {
   }
 }
 
+/// /proc + suffix; under ci/kernels' no-proc profile /proc is empty and the
+/// fixtures' procfs is named in SAFEEXEC_TEST_PROC (when the test passed the
+/// environment on). The fallbacks below cover a child started without it.
+std::string proc_path(const char* suffix) {
+  const char* root = std::getenv("SAFEEXEC_TEST_PROC");
+  return std::string(root != nullptr && *root != '\0' ? root : "/proc") + suffix;
+}
+
 std::string status_field(const char* name) {
-  FILE* f = std::fopen("/proc/self/status", "re");
+  FILE* f = std::fopen(proc_path("/self/status").c_str(), "re");
   if (f == nullptr) return "?";
   char line[512];
   std::string value = "?";
@@ -100,17 +112,165 @@ std::string status_field(const char* name) {
   return value;
 }
 
+/// Without any procfs: the same masks as /proc/self/status prints them
+/// (bit sig-1, 16 hex digits), from the raw syscalls (glibc's wrappers refuse
+/// its own internal signals 32 and 33). x86_64/aarch64 kernel sigaction layout.
+std::string hex_mask(uint64_t mask) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, mask);
+  return buf;
+}
+
+std::string blocked_without_proc() {
+  uint64_t mask = 0;
+  if (::syscall(SYS_rt_sigprocmask, SIG_BLOCK, nullptr, &mask, sizeof mask) != 0) return "?";
+  return hex_mask(mask);
+}
+
+std::string ignored_without_proc() {
+  struct KernelSigaction {
+    void* handler;
+    unsigned long flags;
+    void* restorer;
+    uint64_t mask;
+  };
+  uint64_t ignored = 0;
+  for (int sig = 1; sig <= 64; ++sig) {
+    KernelSigaction old{};
+    if (::syscall(SYS_rt_sigaction, sig, nullptr, &old, sizeof(uint64_t)) != 0) continue;
+    if (old.handler == reinterpret_cast<void*>(SIG_IGN)) ignored |= uint64_t{1} << (sig - 1);
+  }
+  return hex_mask(ignored);
+}
+
+/// Open descriptor numbers, from /proc/self/fd or, without a procfs, by
+/// asking fcntl(F_GETFD) about every number below RLIMIT_NOFILE (a process
+/// cannot hold a descriptor at or above its limit unless the limit was
+/// lowered after it was opened; no test does that to the helper).
+std::string open_fd_list() {
+  std::string out;
+  if (DIR* d = opendir(proc_path("/self/fd").c_str())) {
+    const int own = dirfd(d);
+    while (dirent* ent = readdir(d)) {
+      if (ent->d_name[0] == '.') continue;
+      const int fd = std::atoi(ent->d_name);
+      if (fd == own) continue;
+      if (!out.empty()) out += ' ';
+      out += ent->d_name;
+    }
+    closedir(d);
+    return out;
+  }
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return "?";
+  const rlim_t top = lim.rlim_cur < 1048576 ? lim.rlim_cur : 1048576;
+  for (rlim_t fd = 0; fd < top; ++fd) {
+    if (fcntl(static_cast<int>(fd), F_GETFD) < 0) continue;
+    if (!out.empty()) out += ' ';
+    out += std::to_string(fd);
+  }
+  return out;
+}
+
 int usage() {
   write_all(2, "safeexec-test-child: bad mode or arguments\n", 43);
   return 64;
 }
 
+// ---- zoo modes (issue 14 part 3) ------------------------------------------
+// The misbehaving children users meet, for prop.Zoo.* (property_tests/
+// zoo_props.cpp). Kept apart from the modes above; each name starts "zoo-".
+// (Exits before reading input: `ignore-stdin`; ignores SIGTERM: `ignore-term`.)
+//
+//   zoo-yes                   write "y\n" to stdout forever, as yes(1) does, from
+//                             two processes, into a 1 MiB pipe
+//   zoo-write-sleep N MS      write N pattern bytes to stdout, sleep MS, exit 0
+//   zoo-background MS         write "started\n", fork a job that keeps stdout and
+//                             stderr open for MS ms in our process group, exit 0
+//                             (sh -c 'sleep 3 & echo done')
+//   zoo-setsid MS PIDFILE     the same, but the job calls setsid() first (it
+//                             leaves our group and session) and writes its pid to
+//                             PIDFILE, so that the test can find and kill it
+//   zoo-stop                  stop itself with SIGSTOP (exit 0 if continued)
+//   zoo-close-stdout MS       close stdout, keep running MS ms, exit 0
+//   zoo-stderr-only N         write N pattern bytes to stderr only, exit 0
+//   zoo-huge-both N           write N pattern bytes to stdout and N to stderr,
+//                             alternating 64 KiB chunks, exit 0
+
+int zoo_main(int argc, char** argv) {
+  const std::string mode = argv[1];
+  const auto num = [&](int i) -> long { return i < argc ? std::strtol(argv[i], nullptr, 10) : -1; };
+  if (mode == "zoo-yes") {
+    // As fast as the machine allows: the largest pipe an unprivileged
+    // process may ask for, 1 MiB writes, and a second writer process, so
+    // that the reader finds the pipe readable on every pass (issue 12
+    // item 1: a deadline checked only when poll() times out never fires).
+    (void)fcntl(1, F_SETPIPE_SZ, 1 << 20);
+    (void)fork();  // both write; the second is in our process group
+    std::string chunk;
+    while (chunk.size() < (1U << 20)) chunk += "y\n";
+    for (;;) {
+      if (!write_all(1, chunk.data(), chunk.size())) return 4;
+    }
+  }
+  if (mode == "zoo-write-sleep") {
+    if (!write_pattern(1, num(2))) return 4;
+    sleep_ms(num(3));
+    return 0;
+  }
+  if (mode == "zoo-background" || mode == "zoo-setsid") {
+    const bool escape = mode == "zoo-setsid";
+    const long ms = num(2);
+    if (escape && argc < 4) return usage();
+    const pid_t pid = fork();
+    if (pid < 0) return 5;
+    if (pid == 0) {
+      if (escape) {
+        if (setsid() < 0) _exit(6);
+        const int fd = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+          const std::string me = std::to_string(getpid()) + "\n";
+          (void)write_all(fd, me.data(), me.size());
+          close(fd);
+        }
+      }
+      // Holds stdout and stderr (inherited) until it ends; bounded so that a
+      // test that fails to clean up leaves nothing for long.
+      sleep_ms(ms);
+      _exit(0);
+    }
+    return write_str("started\n") ? 0 : 4;
+  }
+  if (mode == "zoo-stop") {
+    raise(SIGSTOP);
+    return 0;
+  }
+  if (mode == "zoo-close-stdout") {
+    close(1);
+    sleep_ms(num(2));
+    return 0;
+  }
+  if (mode == "zoo-stderr-only") return write_pattern(2, num(2)) ? 0 : 4;
+  if (mode == "zoo-huge-both") {
+    long left = num(2);
+    std::string chunk(65536, 'x');
+    for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<char>('a' + i % 26);
+    while (left > 0) {
+      const size_t k = left < 65536 ? static_cast<size_t>(left) : chunk.size();
+      if (!write_all(1, chunk.data(), k) || !write_all(2, chunk.data(), k)) return 4;
+      left -= static_cast<long>(k);
+    }
+    return 0;
+  }
+  return usage();
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) return usage();
   const std::string mode = argv[1];
   const auto num = [&](int i) -> long { return i < argc ? std::strtol(argv[i], nullptr, 10) : -1; };
+  if (mode.rfind("zoo-", 0) == 0) return zoo_main(argc, argv);  // issue 14 part 3, below
 
   if (mode == "echo") return echo();
   if (mode == "argv") {
@@ -126,19 +286,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (mode == "fds") {
-    DIR* d = opendir("/proc/self/fd");
-    if (d == nullptr) return 5;
-    std::string out;
-    const int own = dirfd(d);
-    while (dirent* ent = readdir(d)) {
-      if (ent->d_name[0] == '.') continue;
-      const int fd = std::atoi(ent->d_name);
-      if (fd == own) continue;
-      if (!out.empty()) out += ' ';
-      out += ent->d_name;
-    }
-    closedir(d);
-    return write_str(out + "\n") ? 0 : 4;
+    const std::string fds = open_fd_list();
+    if (fds == "?") return 5;
+    return write_str(fds + "\n") ? 0 : 4;
   }
   if (mode == "cwd") {
     char buf[4096];
@@ -146,10 +296,11 @@ int main(int argc, char** argv) {
     return write_str(std::string(buf) + "\n") ? 0 : 4;
   }
   if (mode == "signals") {
-    return write_str("blocked=" + status_field("SigBlk") + " ignored=" + status_field("SigIgn") +
-                     "\n")
-               ? 0
-               : 4;
+    std::string blocked = status_field("SigBlk");
+    std::string ignored = status_field("SigIgn");
+    if (blocked == "?") blocked = blocked_without_proc();
+    if (ignored == "?") ignored = ignored_without_proc();
+    return write_str("blocked=" + blocked + " ignored=" + ignored + "\n") ? 0 : 4;
   }
   if (mode == "pgid") {
     return write_str(std::to_string(getpid()) + " " + std::to_string(getpgrp()) + "\n") ? 0 : 4;

@@ -39,6 +39,15 @@
 
 namespace safeexec_test_support {
 
+/// `/proc` + `suffix` for the test fixtures. Under ci/kernels' no-proc
+/// profile /proc is an empty tmpfs (the library must cope without it), and
+/// seccomp_run mounts a real procfs elsewhere for the fixtures' leak checks,
+/// named in SAFEEXEC_TEST_PROC. Library code never reads this variable.
+inline std::string proc_path(const std::string& suffix) {
+  const char* root = std::getenv("SAFEEXEC_TEST_PROC");
+  return std::string(root != nullptr && *root != '\0' ? root : "/proc") + suffix;
+}
+
 /// One process as /proc/<pid>/stat tells it.
 struct ProcInfo {
   pid_t pid = 0;
@@ -84,7 +93,7 @@ inline bool all_digits(const char* s) {
 /// go while we read).
 inline std::vector<pid_t> proc_pids() {
   std::vector<pid_t> pids;
-  DIR* d = ::opendir("/proc");
+  DIR* d = ::opendir(proc_path("").c_str());
   if (d == nullptr) return pids;
   while (const dirent* e = ::readdir(d)) {
     if (all_digits(e->d_name)) pids.push_back(static_cast<pid_t>(std::atol(e->d_name)));
@@ -95,7 +104,7 @@ inline std::vector<pid_t> proc_pids() {
 
 /// Parses /proc/<pid>/stat; false when the process is gone or the line is odd.
 inline bool parse_stat(pid_t pid, ProcInfo& info) {
-  const std::string stat = read_small_file("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat = read_small_file(proc_path("/" + std::to_string(pid) + "/stat"));
   // "pid (comm) S ppid pgrp ..."; comm may hold ')' and spaces: use the last ')'.
   const std::size_t close = stat.rfind(')');
   if (close == std::string::npos || close + 2 >= stat.size()) return false;

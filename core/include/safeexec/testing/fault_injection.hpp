@@ -19,7 +19,9 @@ enum class Call {
   waitid,
   close_range,
   open,
-  count_  ///< not a call
+  signal,         ///< pidfd_send_signal and kill() on a child or its group
+  thread_create,  ///< starting a worker thread of the pool
+  count_          ///< not a call
 };
 
 /// Makes call number `nth` (1 = the next one) of `call` fail with `error`,
@@ -31,5 +33,19 @@ void clear_faults() noexcept;
 unsigned call_count(Call call) noexcept;
 /// How many injected faults have fired since the last clear_faults().
 unsigned faults_fired() noexcept;
+
+/// Kernel features the library probes once (see core/src/posix/kernel_features.hpp).
+/// Bits for disable_kernel_features(): a disabled feature reads as absent, as
+/// on an older kernel or under a seccomp filter, so the fallback path runs.
+enum class KernelFeature : unsigned {
+  pidfd_open = 1U << 0,
+  pidfd_send_signal = 1U << 1,
+  waitid_pidfd = 1U << 2,
+  close_range = 1U << 3,
+  pidfd_info_exit = 1U << 4,
+  all = 0x1fU,
+};
+/// Disables the features in `mask` (a KernelFeature bit-or); 0 restores all.
+void disable_kernel_features(unsigned mask) noexcept;
 
 }  // namespace safeexec::testing

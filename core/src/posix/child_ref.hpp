@@ -1,0 +1,73 @@
+// child_ref.hpp - how we reach one child: its pidfd where the kernel lets us
+// use one, its pid otherwise.
+//
+// Every wait, signal and exit check of the handle goes through this type, so
+// the choice between the two is made here once (from kernel_features()), not
+// at each call site. Using the pid is safe for as long as the child is
+// unreaped: an unreaped child's pid cannot be recycled.
+//
+// Waiting never blocks inside waitid(): a host that ignores SIGCHLD makes a
+// blocking waitid sleep until *every* child of the process has exited. We
+// poll for the exit (pidfd readable, or a short backoff without one) and
+// then reap with WNOHANG.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <optional>
+
+#include "safeexec/exit_status.hpp"
+#include "safeexec/process.hpp"
+
+namespace safeexec::detail {
+
+/// What try_reap() found.
+enum class ReapResult {
+  running,    ///< still running
+  reaped,     ///< exited and reaped by us: the status is known
+  recovered,  ///< reaped by someone else, status recovered from the pidfd
+  lost,       ///< reaped by someone else (SIGCHLD ignored, or a host reaper); status unknown
+};
+
+class ChildRef {
+ public:
+  ChildRef() = default;
+  /// Takes ownership of `pidfd` (may be -1).
+  ChildRef(pid_t pid, int pidfd) noexcept : pid_(pid), pidfd_(pidfd) {}
+  ChildRef(ChildRef&& other) noexcept;
+  ChildRef& operator=(ChildRef&& other) noexcept;
+  ChildRef(const ChildRef&) = delete;
+  ChildRef& operator=(const ChildRef&) = delete;
+  ~ChildRef();
+
+  pid_t pid() const noexcept { return pid_; }
+  int pidfd() const noexcept { return pidfd_; }
+  explicit operator bool() const noexcept { return pid_ > 0; }
+
+  /// Sends `sig` to the child alone: pidfd_send_signal when the kernel allows
+  /// it, else kill(pid). 0 or -1 with errno.
+  int signal(int sig) const noexcept;
+  /// A descriptor that polls readable once the child has exited, or -1.
+  int exit_fd() const noexcept { return pidfd_; }
+
+  /// Reaps the child if it has exited (never blocks). On `reaped` and
+  /// `recovered`, `*status` is set. -1 with errno on an unexpected failure
+  /// of waitid (the child stays as it was). Closes the pidfd once the child
+  /// is gone.
+  int try_reap(ReapResult* result, ExitStatus* status) noexcept;
+  /// True once the child has exited (reaped or not), without reaping it.
+  bool has_exited() const noexcept;
+  /// Waits until the child has exited or `deadline` passes, without reaping.
+  /// Returns true when it has exited. No deadline: waits as long as it takes.
+  bool await_exit(std::optional<Deadline> deadline) const noexcept;
+
+  /// Forgets the child: closes the pidfd, pid -1.
+  void clear() noexcept;
+
+ private:
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+};
+
+}  // namespace safeexec::detail

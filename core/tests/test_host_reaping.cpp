@@ -1,0 +1,173 @@
+// Hosts that take children away from us, and children we may not signal
+// (issue 12, items 10 and 11).
+//
+// A host that ignores SIGCHLD has its children reaped by the kernel; one
+// with a SIGCHLD handler calling waitpid(-1) reaps them itself. Either way
+// waitid() on our child says ECHILD. The library must still notice the exit
+// (it polls the pidfd, never blocks in waitid), and then recover the status
+// from the pidfd (Linux 6.15+) or raise StatusLostError naming SIGCHLD.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <string>
+
+#include "leak_check.hpp"
+#include "test_child.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using safeexec::testing::Call;
+using safeexec::testing::KernelFeature;
+using safeexec_test::child_cmd;
+using safeexec_test::eventually;
+using HostReaping = safeexec_test::LeakChecked;
+
+/// Sets the SIGCHLD disposition for the scope of a test.
+class SigchldAs {
+ public:
+  explicit SigchldAs(void (*handler)(int)) {
+    struct sigaction sa {};
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    ::sigaction(SIGCHLD, &sa, &old_);
+  }
+  SigchldAs(const SigchldAs&) = delete;
+  SigchldAs& operator=(const SigchldAs&) = delete;
+  ~SigchldAs() { ::sigaction(SIGCHLD, &old_, nullptr); }
+
+ private:
+  struct sigaction old_ {};
+};
+
+void reap_everything(int) {
+  const int saved = errno;
+  while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+  errno = saved;
+}
+
+enum class Host { ignores_sigchld, reaps_in_handler };
+
+void (*handler_for(Host h))(int) {
+  return h == Host::ignores_sigchld ? SIG_IGN : reap_everything;
+}
+
+bool kernel_recovers_status() {
+  // The library's probe decides; mirror it with the same harmless call here
+  // by looking at what the library did for an exited, stolen child.
+  SigchldAs ign(SIG_IGN);
+  safeexec::Process p = safeexec::create_process({"true"});
+  try {
+    return p.wait().exit_code() == 0;
+  } catch (const safeexec::StatusLostError&) {
+    return false;
+  }
+}
+
+class HostSetups : public HostReaping, public ::testing::WithParamInterface<Host> {};
+
+TEST_P(HostSetups, ExecuteReportsTheRealStatusOrATypedError) {
+  const bool recovers = kernel_recovers_status();
+  const SigchldAs host(handler_for(GetParam()));
+  if (recovers) {
+    const safeexec::ExecuteResult r = safeexec::execute({"sh", "-c", "echo out; exit 0"});
+    EXPECT_EQ(r.out, "out\n");
+    try {
+      (void)safeexec::execute({"sh", "-c", "exit 3"});
+      ADD_FAILURE() << "no error";
+    } catch (const safeexec::ProcessExecutionError& e) {
+      EXPECT_EQ(e.exit_code(), 3);
+    }
+  } else {
+    EXPECT_THROW((void)safeexec::execute({"true"}), safeexec::StatusLostError);
+  }
+  // A timeout is a timeout, whatever happens to the status afterwards.
+  const auto start = Clock::now();
+  EXPECT_THROW((void)safeexec::execute(child_cmd({"sleep", "30000"}),
+                                       safeexec::ExecuteOptions{}.timeout(200ms).kill_grace(100ms)),
+               safeexec::TimeoutError);
+  EXPECT_LT(Clock::now() - start, 200ms + 100ms + 1s);
+}
+
+// On kernels that cannot recover it (forced here), the error is typed,
+// carries ECHILD and names SIGCHLD; nothing hangs.
+TEST_P(HostSetups, LostStatusIsAStatusLostErrorNamingSigchld) {
+  safeexec::testing::disable_kernel_features(static_cast<unsigned>(KernelFeature::pidfd_info_exit));
+  const SigchldAs host(handler_for(GetParam()));
+  const auto start = Clock::now();
+  try {
+    (void)safeexec::execute({"sh", "-c", "echo out"});
+    ADD_FAILURE() << "no error";
+  } catch (const safeexec::StatusLostError& e) {
+    EXPECT_EQ(e.error_code(), ECHILD);
+    EXPECT_NE(std::string(e.what()).find("SIGCHLD"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(Clock::now() - start, 2s);
+}
+
+// Process::wait() must not sleep inside waitid until every child of the
+// host has exited (what a blocking waitid does when SIGCHLD is ignored).
+TEST_P(HostSetups, WaitReturnsWhileAnUnrelatedChildRuns) {
+  const bool recovers = kernel_recovers_status();
+  const SigchldAs host(handler_for(GetParam()));
+  safeexec::Process other = safeexec::create_process(child_cmd({"sleep", "30000"}));
+  safeexec::Process p = safeexec::create_process({"true"});
+  const auto start = Clock::now();
+  if (recovers) {
+    EXPECT_EQ(p.wait().exit_code(), 0);
+  } else {
+    EXPECT_THROW((void)p.wait(), safeexec::StatusLostError);
+  }
+  EXPECT_LT(Clock::now() - start, 2s);
+}
+
+INSTANTIATE_TEST_SUITE_P(Hosts, HostSetups,
+                         ::testing::Values(Host::ignores_sigchld, Host::reaps_in_handler),
+                         [](const ::testing::TestParamInfo<Host>& i) {
+                           return i.param == Host::ignores_sigchld ? std::string("SigchldIgnored")
+                                                                   : std::string("SigchldReaper");
+                         });
+
+// Item 11: a child we may not signal (it changed its uid: EPERM). The
+// timeout path must still throw TimeoutError on time, and the handle's
+// destruction must not wait for the child without limit.
+TEST_F(HostReaping, UnkillableChildDoesNotHoldExecutePastItsBound) {
+  const std::string token = safeexec_test::unique_token("eperm");
+  safeexec::testing::inject_fault(Call::signal, 1, EPERM, 1000000);
+  const auto start = Clock::now();
+  EXPECT_THROW((void)safeexec::execute(child_cmd({"sleep", "1500", token}),
+                                       safeexec::ExecuteOptions{}.timeout(200ms).kill_grace(200ms)),
+               safeexec::TimeoutError);
+  EXPECT_LT(Clock::now() - start, 200ms + 200ms + 500ms);
+  safeexec::testing::clear_faults();
+  // The child was handed to the background reaper: it exits by itself at
+  // 1.5 s and must then be reaped (no zombie left for the leak check).
+  EXPECT_TRUE(
+      eventually([&] { return safeexec_test::live_processes_with_arg(token).empty(); }, 5s));
+  EXPECT_TRUE(eventually(
+      [] {
+        siginfo_t info{};
+        return ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 && errno == ECHILD;
+      },
+      2s))
+      << "the background reaper left a zombie";
+}
+
+TEST_F(HostReaping, UnkillableChildMakesTerminateThrowKillErrorInBoundedTime) {
+  safeexec::Process p = safeexec::create_process(child_cmd({"sleep", "1000"}));
+  safeexec::testing::inject_fault(Call::signal, 1, EPERM, 1000000);
+  const auto start = Clock::now();
+  EXPECT_THROW((void)p.terminate(100ms), safeexec::KillError);
+  EXPECT_LT(Clock::now() - start, 600ms);
+  EXPECT_TRUE(p.status().running());
+  safeexec::testing::clear_faults();
+  EXPECT_EQ(p.wait().exit_code(), 0);  // it ends by itself
+}
+
+}  // namespace
