@@ -8,6 +8,7 @@
 // nothing.
 #pragma once
 
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,6 +31,24 @@ inline bool kernel_has_pidfd_send_signal() {
     const long fd = ::syscall(SYS_pidfd_open, ::getpid(), 0U);
     if (fd < 0) return false;
     const bool ok = ::syscall(SYS_pidfd_send_signal, static_cast<int>(fd), 0, nullptr, 0U) == 0;
+    (void)::close(static_cast<int>(fd));
+    return ok;
+  }();
+  return has;
+}
+
+/// ioctl(PIDFD_GET_INFO) works on a pidfd (Linux 6.13+; 6.15+ keeps the exit
+/// status there even after someone else reaped the child). False without pidfds.
+inline bool kernel_has_pidfd_info() {
+  static const bool has = [] {
+    const long fd = ::syscall(SYS_pidfd_open, ::getpid(), 0U);
+    if (fd < 0) return false;
+    struct {
+      unsigned long long mask;
+      unsigned long long rest[8];
+    } info{};
+    info.mask = 1;  // PIDFD_INFO_PID
+    const bool ok = ::ioctl(static_cast<int>(fd), _IOWR(0xFF, 11, decltype(info)), &info) == 0;
     (void)::close(static_cast<int>(fd));
     return ok;
   }();
