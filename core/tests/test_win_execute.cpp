@@ -136,6 +136,48 @@ TEST_F(WinExecute, WindowsInjectionNamesAreRefusedInAnyCase) {
                         .env_policy(safeexec::EnvPolicy::deny_dangerous().allow("COMSPEC"))));
 }
 
+// A grandchild holding the pipes after the child exited 0: execute() reads
+// for linger(), keeps what the child wrote, reports output_cut, succeeds,
+// and ends the grandchild with the job.
+TEST_F(WinExecute, PipesHeldByAGrandchildAreCutAfterLinger) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto r =
+      execute(child_cmd({"hold-pipes", "60000"}), ExecuteOptions{}.linger(300ms).timeout(60s));
+  EXPECT_EQ(r.exit_code(), 0);
+  EXPECT_TRUE(r.output_cut);
+  EXPECT_EQ(r.out, "child done\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 20s);  // not the grandchild's 60 s
+}
+
+TEST_F(WinExecute, OutputIsNotCutWhenThePipesClose) {
+  const auto r = execute(child_cmd({"spew", "1000", "10"}), ExecuteOptions{}.timeout(60s));
+  EXPECT_FALSE(r.output_cut);
+  EXPECT_EQ(r.out.size(), 1000u);
+}
+
+// inherit_env() on Windows: names match case-insensitively, as Windows does.
+TEST_F(WinExecute, InheritEnvOnlyAndRemoveIgnoreCase) {
+  ASSERT_TRUE(SetEnvironmentVariableW(L"SxTest_Keep", L"k"));
+  ASSERT_TRUE(SetEnvironmentVariableW(L"SxTest_Drop", L"d"));
+  const auto only = split_nul(
+      execute(
+          child_cmd({"env"}),
+          ExecuteOptions{}.inherit_env(safeexec::EnvInherit::only({"SXTEST_KEEP"})).timeout(60s))
+          .out);
+  const auto removed =
+      split_nul(execute(child_cmd({"env"}),
+                        ExecuteOptions{}
+                            .inherit_env(safeexec::EnvInherit::all().remove({"sxtest_drop"}))
+                            .timeout(60s))
+                    .out);
+  SetEnvironmentVariableW(L"SxTest_Keep", nullptr);
+  SetEnvironmentVariableW(L"SxTest_Drop", nullptr);
+  EXPECT_EQ(with_name(only, "SXTEST_KEEP"), (std::vector<std::string>{"SxTest_Keep=k"}));
+  EXPECT_TRUE(with_name(only, "SXTEST_DROP").empty());
+  EXPECT_EQ(with_name(removed, "SXTEST_KEEP"), (std::vector<std::string>{"SxTest_Keep=k"}));
+  EXPECT_TRUE(with_name(removed, "SXTEST_DROP").empty());
+}
+
 TEST_F(WinExecute, ConcurrentExecutesEachGetTheirOwnOutput) {
   std::vector<std::future<safeexec::ExecuteResult>> futures;
   for (int i = 0; i < 6; ++i) {

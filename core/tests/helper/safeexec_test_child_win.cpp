@@ -90,6 +90,28 @@ int grandchild(const wchar_t* ms) {
   return 0;
 }
 
+// Starts a grandchild that inherits this process's stdout and stderr and
+// sleeps `ms`, writes a line, and exits 0 at once: the pipes outlive the
+// child (a background job holding them), which execute()'s linger ends.
+int hold_pipes(const wchar_t* ms) {
+  wchar_t self[MAX_PATH];
+  GetModuleFileNameW(nullptr, self, MAX_PATH);
+  std::wstring cmd = L"\"" + std::wstring(self) + L"\" sleep " + ms;
+  STARTUPINFOW si{};
+  si.cb = sizeof si;
+  si.dwFlags = STARTF_USESTDHANDLES;
+  si.hStdInput = nullptr;
+  si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
+  si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+  PROCESS_INFORMATION pi{};
+  if (!CreateProcessW(self, cmd.data(), nullptr, nullptr, TRUE, 0, nullptr, nullptr, &si, &pi)) {
+    return 4;
+  }
+  CloseHandle(pi.hThread);
+  CloseHandle(pi.hProcess);
+  return out("child done\n") ? 0 : 3;
+}
+
 }  // namespace
 
 int wmain(int argc, wchar_t** argv) {
@@ -145,5 +167,6 @@ int wmain(int argc, wchar_t** argv) {
   }
   if (mode == L"ignore-stdin") return 0;
   if (mode == L"grandchild" && argc > 2) return grandchild(argv[2]);
+  if (mode == L"hold-pipes" && argc > 2) return hold_pipes(argv[2]);
   return 2;
 }
