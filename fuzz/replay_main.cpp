@@ -35,7 +35,7 @@ bool collect(const fs::path& arg, std::vector<fs::path>& files) {
     return true;
   }
   if (!fs::is_directory(arg, ec)) {
-    std::fprintf(stderr, "replay: %s: no such file or folder\n", arg.c_str());
+    std::fprintf(stderr, "replay: %s: no such file or folder\n", arg.string().c_str());
     return false;
   }
   std::vector<fs::path> found;
@@ -43,11 +43,11 @@ bool collect(const fs::path& arg, std::vector<fs::path>& files) {
     if (it->is_regular_file(ec)) found.push_back(it->path());
   }
   if (ec) {
-    std::fprintf(stderr, "replay: %s: %s\n", arg.c_str(), ec.message().c_str());
+    std::fprintf(stderr, "replay: %s: %s\n", arg.string().c_str(), ec.message().c_str());
     return false;
   }
   if (found.empty()) {
-    std::fprintf(stderr, "replay: %s: no input files\n", arg.c_str());
+    std::fprintf(stderr, "replay: %s: no input files\n", arg.string().c_str());
     return false;
   }
   std::sort(found.begin(), found.end());
@@ -71,12 +71,12 @@ int main(int argc, char** argv) {
   for (const fs::path& f : files) {
     std::ifstream in(f, std::ios::binary);
     if (!in) {
-      std::fprintf(stderr, "replay: cannot read %s\n", f.c_str());
+      std::fprintf(stderr, "replay: cannot read %s\n", f.string().c_str());
       return 2;
     }
     const std::vector<char> data((std::istreambuf_iterator<char>(in)),
                                  std::istreambuf_iterator<char>());
-    std::fprintf(stderr, "replay: %s (%zu bytes)\n", f.c_str(), data.size());
+    std::fprintf(stderr, "replay: %s (%zu bytes)\n", f.string().c_str(), data.size());
     std::fflush(stderr);
     LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
     bytes += data.size();

@@ -7,8 +7,13 @@
 #include "safeexec/env.hpp"
 #include "safeexec/errors.hpp"
 #include "text_internal.hpp"  // keys in messages are quoted and escaped (item 16)
+#ifdef _WIN32
+#include "windows/env_block.hpp"
+#endif
 
+#ifndef _WIN32
 extern char** environ;  // NOLINT(readability-redundant-declaration)
+#endif
 
 namespace safeexec {
 namespace {
@@ -189,6 +194,11 @@ EnvPolicy& EnvPolicy::allow(std::string name) {
 }
 
 bool EnvPolicy::is_dangerous(std::string_view key) noexcept {
+#ifdef _WIN32
+  // Windows compares names case-insensitively (Path is PATH) and has its
+  // own injection names (windows/env_block.cpp).
+  if (detail::win_env_name_is_dangerous(key)) return true;
+#endif
   if (std::find(kDangerousNames.begin(), kDangerousNames.end(), key) != kDangerousNames.end()) {
     return true;
   }
@@ -227,8 +237,25 @@ EnvInherit& EnvInherit::remove_dangerous() noexcept {
   return *this;
 }
 
+namespace {
+// Windows names are case-insensitive (Path is PATH): only("PATH") must pass
+// the parent's "Path", remove("path") must drop it.
+bool has_name(const EnvNames& names, std::string_view key) noexcept {
+#ifdef _WIN32
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  return std::any_of(names.begin(), names.end(), [&](const std::string& n) {
+    return n.size() == key.size() &&
+           std::equal(n.begin(), n.end(), key.begin(),
+                      [&](char a, char b) { return lower(a) == lower(b); });
+  });
+#else
+  return names.find(key) != names.end();
+#endif
+}
+}  // namespace
+
 bool EnvInherit::inherits(std::string_view key) const noexcept {
-  if (removed_.find(key) != removed_.end()) return false;
+  if (has_name(removed_, key)) return false;
   if (remove_dangerous_ && EnvPolicy::is_dangerous(key)) return false;
   switch (mode_) {
     case Mode::all:
@@ -236,7 +263,7 @@ bool EnvInherit::inherits(std::string_view key) const noexcept {
     case Mode::none:
       return false;
     case Mode::only:
-      return only_.find(key) != only_.end();
+      return has_name(only_, key);
   }
   return false;
 }
@@ -259,6 +286,7 @@ void validate_env_additions(const EnvMap& additions, const EnvPolicy& policy) {
   }
 }
 
+#ifndef _WIN32  // windows/env_block.cpp reads the UTF-16 block instead
 EnvMap current_environment() {
   EnvMap env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -269,6 +297,7 @@ EnvMap current_environment() {
   }
   return env;
 }
+#endif
 
 EnvMap inherited_environment(const char* const* entries, const EnvInherit& inherit,
                              std::vector<std::string>* dropped) {
@@ -309,7 +338,15 @@ std::vector<std::string> build_child_environment(const EnvInherit& inherit, cons
   // Additions first: a refusal must come before any work on environ.
   validate_env_additions(additions, policy);
   std::vector<std::string> dropped;
+#ifdef _WIN32
+  // No environ to read: the UTF-16 block, through current_environment().
+  EnvMap merged;
+  for (auto& [key, value] : current_environment()) {
+    if (inherit.inherits(key)) merged.emplace(key, value);
+  }
+#else
   EnvMap merged = inherited_environment(environ, inherit, &dropped);
+#endif
   if (!dropped.empty() && detail::log_enabled(LogLevel::warning)) {
     std::string line = "environment: " + std::to_string(dropped.size()) + " inherited entr" +
                        (dropped.size() == 1 ? "y" : "ies") +
@@ -323,13 +360,17 @@ std::vector<std::string> build_child_environment(const EnvInherit& inherit, cons
 
 bool environ_passes_as_is(const EnvInherit& inherit, const EnvMap& additions) noexcept {
   if (!additions.empty() || !inherit.inherits_everything()) return false;
-  // Duplicated keys pass as they are here (the child's getenv() sees the
-  // first, as the filtered path keeps it): only malformed entries force a copy.
+    // Duplicated keys pass as they are here (the child's getenv() sees the
+    // first, as the filtered path keeps it): only malformed entries force a copy.
+#ifdef _WIN32
+  return true;  // the Windows block is passed by CreateProcessW's own rules
+#else
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string_view key;
     if (!well_formed_entry(*e, &key)) return false;
   }
   return true;
+#endif
 }
 
 }  // namespace safeexec

@@ -1,5 +1,9 @@
 // errors.cpp - messages of the typed errors, and ExitStatus::str().
+#ifdef _WIN32
+#include <windows.h>
+#else
 #include <string.h>  // strerrordesc_np, strerrorname_np, sigabbrev_np (GNU)
+#endif
 
 #include <string>
 
@@ -9,6 +13,35 @@
 namespace safeexec {
 namespace {
 
+#ifdef _WIN32
+// Windows: error codes are Win32 errors (GetLastError), shown as
+// "Win32 error 2 (The system cannot find the file specified.)".
+std::string describe_errno(int error) {
+  std::string out = "Win32 error " + std::to_string(error);
+  wchar_t* text = nullptr;
+  const DWORD n = FormatMessageW(
+      FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
+      nullptr, static_cast<DWORD>(error), 0, reinterpret_cast<wchar_t*>(&text), 0, nullptr);
+  if (n > 0 && text != nullptr) {
+    std::wstring w(text, n);
+    while (!w.empty() && (w.back() == L'\r' || w.back() == L'\n' || w.back() == L' ')) w.pop_back();
+    const int len = WideCharToMultiByte(CP_UTF8, 0, w.data(), static_cast<int>(w.size()), nullptr,
+                                        0, nullptr, nullptr);
+    std::string msg(static_cast<std::size_t>(len > 0 ? len : 0), '\0');
+    if (len > 0) {
+      WideCharToMultiByte(CP_UTF8, 0, w.data(), static_cast<int>(w.size()), msg.data(), len,
+                          nullptr, nullptr);
+      out += " (" + msg + ")";
+    }
+  }
+  if (text != nullptr) LocalFree(text);
+  return out;
+}
+
+const char* sigabbrev_np(int signal) {
+  return signal == 9 ? "KILL" : signal == 15 ? "TERM" : nullptr;
+}
+#else
 // "ENOENT (No such file or directory)": thread-safe, unlike strerror().
 std::string describe_errno(int error) {
   const char* name = ::strerrorname_np(error);
@@ -17,6 +50,7 @@ std::string describe_errno(int error) {
   if (desc != nullptr) out += std::string(" (") + desc + ")";
   return out;
 }
+#endif
 
 }  // namespace
 
@@ -51,7 +85,7 @@ std::string ExitStatus::str() const {
     case Kind::exited:
       return "exited with code " + std::to_string(value_);
     case Kind::signaled: {
-      const char* abbrev = value_ > 0 ? ::sigabbrev_np(value_) : nullptr;
+      const char* abbrev = value_ > 0 ? sigabbrev_np(value_) : nullptr;
       return "killed by signal " + std::to_string(value_) +
              (abbrev != nullptr ? std::string(" (SIG") + abbrev + ")" : std::string());
     }

@@ -54,9 +54,11 @@ std::condition_variable& call_ended() {
 // The mutex is held only for short bookkeeping, but a fork() in that instant
 // would leave it locked for ever in the child: hold it across fork().
 void register_fork_handlers() {
+#ifndef _WIN32  // Windows has no fork()
   static const bool registered = ::pthread_atfork([] { g_mutex.lock(); }, [] { g_mutex.unlock(); },
                                                   [] { g_mutex.unlock(); }) == 0;
   (void)registered;
+#endif
 }
 
 void default_sink(LogLevel level, std::string_view line) {

@@ -17,7 +17,9 @@
 //   that wait for them: they take an idle worker or run inline.
 // Workers never die of a job's exception: PoolTask stores it in the future,
 // and run_job() catches anything else (F04).
-#include <pthread.h>
+#ifndef _WIN32
+#include <pthread.h>  // pthread_atfork (Windows has no fork())
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -34,7 +36,9 @@
 #include "log_internal.hpp"
 #include "safeexec/blocking.hpp"
 #include "safeexec/errors.hpp"
-#include "sys.hpp"
+#ifndef _WIN32
+#include "sys.hpp"  // the thread_create fault seam (POSIX backend)
+#endif
 
 namespace safeexec {
 namespace {
@@ -66,7 +70,9 @@ void refuse_job(PoolJob& job) noexcept {
 /// Starts one detached thread running `body`; returns 0 or the errno.
 template <class Body>
 int start_thread(Body body) noexcept {
+#ifndef _WIN32
   if (sys::thread_create_fault() != 0) return errno;
+#endif
   try {
     std::thread(std::move(body)).detach();
     return 0;
@@ -212,13 +218,16 @@ std::mutex g_create_mutex;
 std::atomic<WorkerPool*> g_pool{nullptr};
 // Abandoned pools stay reachable, so a leak checker (LeakSanitizer at a
 // forked child's exit) sees them as the deliberate leak they are.
+#ifndef _WIN32
 WorkerPool* g_abandoned = nullptr;
 bool g_atfork_registered = false;  // under g_create_mutex; inherited by children
+#endif
 
 void stop_at_exit() noexcept {
   if (WorkerPool* p = g_pool.load(std::memory_order_acquire)) p->stop();
 }
 
+#ifndef _WIN32
 void before_fork() noexcept {
   g_create_mutex.lock();
 }
@@ -234,6 +243,7 @@ void after_fork_in_child() noexcept {
   t_on_pool_thread = false;  // a worker that forked is a plain thread here
   g_create_mutex.unlock();
 }
+#endif
 
 std::size_t pool_target() noexcept {
   return std::clamp<std::size_t>(std::thread::hardware_concurrency(), 2, 16);
@@ -243,10 +253,12 @@ WorkerPool& pool() {
   if (WorkerPool* p = g_pool.load(std::memory_order_acquire)) return *p;
   std::unique_lock<std::mutex> lock(g_create_mutex);
   if (WorkerPool* p = g_pool.load(std::memory_order_relaxed)) return *p;
+#ifndef _WIN32
   if (!g_atfork_registered) {
     g_atfork_registered =
         ::pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child) == 0;
   }
+#endif
   auto* fresh = new WorkerPool(pool_target());
   const int error = fresh->start();
   if (error != 0) {

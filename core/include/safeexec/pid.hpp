@@ -39,7 +39,14 @@ enum class KillOutcome {
 /// Sends `signal` to `pid` after validating both. Returns delivered or gone;
 /// any other failure (EPERM, ...) is logged once at error level and thrown as
 /// KillError with pid, signal and errno (F12). Never signals a group.
+#ifdef _WIN32
+// Windows has no signals: a non-zero `signal` terminates the process
+// (TerminateProcess, exit code 128 + signal); 0 only checks that it exists.
+// 9 is SIGKILL's number, which mingw's <csignal> does not define.
+KillOutcome kill_process(pid_t pid, int signal = 9);
+#else
 KillOutcome kill_process(pid_t pid, int signal = SIGKILL);
+#endif
 
 /// True when `pid` names a live process: /proc/<pid>/stat exists and its
 /// state is not zombie or dead. Validates pid first (F07, F08). Where /proc

@@ -255,6 +255,19 @@ class Process {
 
  private:
   friend struct detail::ProcessAccess;
+#ifdef _WIN32
+ public:
+  // Windows: pidfd() is -1; the pipe "fds" are the pipes' HANDLE values
+  // (kernel handles carry 32 significant bits, so they fit an int and are
+  // sign-extended back). Every handle is owned by this object.
+  /// The process HANDLE (nullptr once closed).
+  void* native_handle() const noexcept;
+  /// The job object the child and everything it starts belong to
+  /// (KILL_ON_JOB_CLOSE: destroying the handle ends the whole tree).
+  void* job_handle() const noexcept;
+
+ private:
+#endif
   Process();
   std::unique_ptr<detail::ProcessState> state_;
 };

@@ -1,0 +1,45 @@
+// process_state.hpp - what a Windows Process handle holds (behind its
+// pointer, so the public header names no platform type).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "safeexec/exit_status.hpp"
+#include "safeexec/process.hpp"
+
+namespace safeexec::detail {
+
+/// The I/O pump's progress, kept on the handle so that a communicate() that
+/// timed out can be continued (as on POSIX: CPython keeps _input_offset).
+struct PumpState {
+  bool started = false;  ///< a communicate() has run and not finished
+  std::string input;     ///< the input of that call (kept only after a timeout)
+  std::size_t input_offset = 0;
+  Output collected;  ///< output read by earlier calls
+};
+
+struct ProcessState {
+  void* process = nullptr;  ///< the process HANDLE
+  void* job = nullptr;      ///< the job object HANDLE (KILL_ON_JOB_CLOSE)
+  bool killed = false;      ///< the status comes from our own termination
+  pid_t pid = -1;
+  // The parent's pipe ends: HANDLE values in an int (win_util.hpp).
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  bool own_group = false;
+  ExitStatus status;
+  std::chrono::milliseconds destroy_wait{2000};
+  PumpState pump;
+
+  ProcessState() = default;
+  ProcessState(const ProcessState&) = delete;
+  ProcessState& operator=(const ProcessState&) = delete;
+  ~ProcessState();
+
+  void close_stdin() noexcept;
+  void close_pipes() noexcept;
+};
+
+}  // namespace safeexec::detail

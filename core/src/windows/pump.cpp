@@ -1,0 +1,268 @@
+// pump.cpp - the I/O pump on Windows: one thread, overlapped I/O on the
+// parent's pipe ends, one WaitForMultipleObjects over stdin (write),
+// stdout and stderr (read), the child's process handle and the deadline.
+// Servicing all of them together is what prevents the deadlock of a parent
+// blocked writing stdin while the child is blocked writing a full stdout
+// (F09, F14). Every operation still pending when the pump returns is
+// cancelled and waited for: its OVERLAPPED and buffer live on this stack.
+#include <windows.h>
+
+#include <algorithm>
+#include <array>
+#include <string>
+#include <vector>
+
+#include "process_access.hpp"
+#include "process_state.hpp"
+#include "safeexec/errors.hpp"
+#include "win_util.hpp"
+
+namespace safeexec::detail {
+namespace {
+
+using win::int_to_handle;
+using win::UniqueHandle;
+
+DWORD wait_ms(const std::optional<Deadline>& deadline) {
+  if (!deadline) return INFINITE;
+  const auto left = *deadline - Clock::now();
+  if (left <= Clock::duration::zero()) return 0;
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+  return static_cast<DWORD>(std::min<long long>(ms, 0x7FFFFFFF));
+}
+
+/// One overlapped operation on one pipe end.
+struct Op {
+  int* handle = nullptr;  ///< the Process's int slot; -1 once closed
+  OVERLAPPED ov{};
+  UniqueHandle event;
+  bool pending = false;
+  std::vector<char> buf;
+
+  HANDLE h() const { return int_to_handle(*handle); }
+  bool is_open() const { return handle != nullptr && *handle != -1; }
+  /// Cancels a pending operation and waits until the system is done with
+  /// `ov` and `buf`; returns the bytes it moved before the cancel.
+  DWORD cancel() noexcept {
+    DWORD n = 0;
+    if (pending) {
+      (void)::CancelIoEx(h(), &ov);
+      if (!::GetOverlappedResult(h(), &ov, &n, TRUE)) n = 0;
+      pending = false;
+    }
+    return n;
+  }
+  void close() noexcept {
+    (void)cancel();
+    win::close_int_handle(*handle);
+  }
+};
+
+bool broken(DWORD e) {
+  return e == ERROR_BROKEN_PIPE || e == ERROR_NO_DATA || e == ERROR_PIPE_NOT_CONNECTED;
+}
+
+}  // namespace
+
+PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& output) {
+  PumpResult result;
+  std::array<Op, 3> ops;  // stdin, stdout, stderr
+  ProcessState& s = state(p);
+  ops[0].handle = &s.stdin_fd;
+  ops[1].handle = &s.stdout_fd;
+  ops[2].handle = &s.stderr_fd;
+  std::string* sinks[3] = {nullptr, &output.out, &output.err};
+  const char* names[3] = {"stdin", "stdout", "stderr"};
+  for (Op& op : ops) {
+    op.event = UniqueHandle(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+    if (!op.event) throw IoError("CreateEvent for the I/O loop failed", int(::GetLastError()));
+    op.ov.hEvent = op.event.get();
+  }
+  ops[1].buf.resize(64 * 1024);
+  ops[2].buf.resize(64 * 1024);
+  // Whatever happens below, nothing stays pending past this frame.
+  struct CancelAll {
+    std::array<Op, 3>& ops;
+    ~CancelAll() {
+      for (Op& op : ops) {
+        if (op.is_open()) (void)op.cancel();
+      }
+    }
+  } cancel_all{ops};
+
+  // Input continues from where an earlier (timed-out) call stopped.
+  std::size_t& written = s.pump.input_offset;
+  if (written > req.input.size()) written = req.input.size();
+  if (ops[0].is_open() && written == req.input.size()) ops[0].close();
+  const bool child_known = s.process != nullptr && s.status.running();
+  bool child_exited = !child_known;
+  std::optional<Deadline> linger_until;
+
+  // Appends what a finished read returned; false when past the cap.
+  const auto take = [&](int i, DWORD n) -> bool {
+    sinks[i]->append(ops[i].buf.data(), n);
+    if (sinks[i]->size() > req.max_output_bytes) {
+      result.end = PumpEnd::output_limit;
+      result.overflowed_stream = names[i];
+      return false;
+    }
+    return true;
+  };
+  // Stops every operation in flight, keeping what it moved before the
+  // cancel (read bytes are output; written bytes advance the offset, so a
+  // continued communicate() does not send them twice). False on overflow.
+  const auto settle_all = [&]() -> bool {
+    bool within = true;
+    if (ops[0].pending) written += ops[0].cancel();
+    for (int i = 1; i <= 2; ++i) {
+      if (!ops[i].pending) continue;
+      const DWORD moved = ops[i].cancel();
+      if (moved > 0 && within) within = take(i, moved);
+    }
+    return within;
+  };
+  // The child has exited and its pipes are still open (a grandchild holds
+  // them): read what is already in them, then close them. eof when every
+  // pipe reached EOF while draining, lingered when one had to be cut.
+  const auto drain_and_close = [&]() -> PumpResult {
+    if (!settle_all()) return result;
+    if (ops[0].is_open()) ops[0].close();
+    bool cut = false;
+    for (int i = 1; i <= 2; ++i) {
+      Op& op = ops[i];
+      while (op.is_open()) {
+        DWORD avail = 0;
+        if (!::PeekNamedPipe(op.h(), nullptr, 0, nullptr, &avail, nullptr)) {
+          if (!broken(::GetLastError())) cut = true;
+          op.close();  // EOF (or unreadable: cut)
+          break;
+        }
+        if (avail == 0) {
+          cut = true;
+          op.close();
+          break;
+        }
+        const DWORD want = static_cast<DWORD>(std::min<std::size_t>(op.buf.size(), avail));
+        (void)::ResetEvent(op.ov.hEvent);
+        DWORD moved = 0;
+        if (!::ReadFile(op.h(), op.buf.data(), want, nullptr, &op.ov) &&
+            ::GetLastError() != ERROR_IO_PENDING) {
+          if (!broken(::GetLastError())) cut = true;
+          op.close();
+          break;
+        }
+        // The bytes are there: this completes at once.
+        if (!::GetOverlappedResult(op.h(), &op.ov, &moved, TRUE)) {
+          if (!broken(::GetLastError())) cut = true;
+          op.close();
+          break;
+        }
+        if (moved > 0 && !take(i, moved)) return result;
+      }
+    }
+    result.end = cut ? PumpEnd::lingered : PumpEnd::eof;
+    return result;
+  };
+
+  for (;;) {
+    // Start whatever is not in flight.
+    if (ops[0].is_open() && !ops[0].pending) {
+      const std::string_view rest = req.input.substr(written);
+      const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(rest.size(), 1 << 20));
+      (void)::ResetEvent(ops[0].ov.hEvent);
+      if (::WriteFile(ops[0].h(), rest.data(), chunk, nullptr, &ops[0].ov) ||
+          ::GetLastError() == ERROR_IO_PENDING) {
+        ops[0].pending = true;
+      } else if (broken(::GetLastError())) {
+        ops[0].close();  // the child closed its stdin or exited: not our error
+      } else {
+        throw IoError("write to child's stdin failed", int(::GetLastError()));
+      }
+    }
+    for (int i = 1; i <= 2; ++i) {
+      Op& op = ops[i];
+      if (!op.is_open() || op.pending) continue;
+      const std::size_t room = req.max_output_bytes - sinks[i]->size();
+      // One byte past the cap, so that exactly-at-cap is not an error.
+      const DWORD want = static_cast<DWORD>(
+          std::min<std::size_t>(op.buf.size(), room >= op.buf.size() ? op.buf.size() : room + 1));
+      (void)::ResetEvent(op.ov.hEvent);
+      if (::ReadFile(op.h(), op.buf.data(), want, nullptr, &op.ov) ||
+          ::GetLastError() == ERROR_IO_PENDING) {
+        op.pending = true;
+      } else if (broken(::GetLastError())) {
+        op.close();  // EOF
+      } else {
+        throw IoError(std::string("read from child's ") + names[i] + " failed",
+                      int(::GetLastError()));
+      }
+    }
+
+    std::array<HANDLE, 4> waits{};
+    std::array<int, 4> which{};
+    DWORD n = 0;
+    for (int i = 0; i < 3; ++i) {
+      if (ops[i].pending) {
+        waits[n] = ops[i].ov.hEvent;
+        which[n++] = i;
+      }
+    }
+    if (n == 0) return result;  // every pipe done: eof
+    if (!child_exited) {
+      waits[n] = static_cast<HANDLE>(s.process);
+      which[n++] = 3;
+    }
+    std::optional<Deadline> until = req.deadline;
+    if (linger_until && (!until || *linger_until < *until)) until = linger_until;
+
+    const DWORD r = ::WaitForMultipleObjects(n, waits.data(), FALSE, wait_ms(until));
+    if (r == WAIT_TIMEOUT) {
+      // A deadline reached after the child exited is not a timeout: the
+      // command finished, only its pipes outlived it.
+      if (child_exited) return drain_and_close();
+      if (req.deadline && Clock::now() >= *req.deadline) {
+        result.end = PumpEnd::deadline;
+        (void)settle_all();  // what was read stays in the output (TimeoutError)
+        return result;
+      }
+      continue;  // an early wake-up
+    }
+    if (r >= WAIT_OBJECT_0 + n)
+      throw IoError("wait on child's pipes failed", int(::GetLastError()));
+    const int i = which[r - WAIT_OBJECT_0];
+    if (i == 3) {
+      // The child exited: its pipes may stay open in a grandchild, so read
+      // them for at most the linger time; a write it will never read ends.
+      child_exited = true;
+      if (req.linger_after_exit) {
+        linger_until = saturating_deadline(Clock::now(), *req.linger_after_exit);
+      }
+      if (ops[0].is_open()) ops[0].close();
+      continue;
+    }
+    Op& op = ops[i];
+    DWORD moved = 0;
+    const BOOL ok = ::GetOverlappedResult(op.h(), &op.ov, &moved, FALSE);
+    op.pending = false;
+    if (!ok) {
+      const DWORD e = ::GetLastError();
+      if (!broken(e) && e != ERROR_OPERATION_ABORTED) {
+        throw IoError(
+            std::string(i == 0 ? "write to" : "read from") + " child's " + names[i] + " failed",
+            int(e));
+      }
+      op.close();
+      continue;
+    }
+    if (i == 0) {
+      written += moved;
+      if (written == req.input.size()) op.close();
+    } else if (moved == 0) {
+      // A zero-byte read on a byte-mode pipe: try again.
+    } else if (!take(i, moved)) {
+      return result;
+    }
+  }
+}
+
+}  // namespace safeexec::detail

@@ -1,0 +1,172 @@
+// safeexec-test-child (Windows) - the program the Windows suite starts. Each
+// mode does one observable thing. Plain Win32, no safeexec code, so it cannot
+// hide a library defect. Output goes through WriteFile on the standard
+// handles (and the CRT's stdio is in binary mode), so no "\n" -> "\r\n".
+//
+//   echo                 copy stdin to stdout until EOF
+//   argv ARG...          write each argument as the C runtime split it
+//                        (__wargv, UTF-8) followed by a NUL byte
+//   cmdline              write GetCommandLineW() (UTF-8)
+//   env                  write each environment entry followed by NUL
+//   has-handle V         write "1" if handle value V is open here, else "0"
+//   cwd                  write the working directory
+//   pid                  write the process id
+//   exit N               exit with code N
+//   sleep MS             sleep MS milliseconds, then exit 0
+//   spew OUT ERR         write OUT bytes to stdout and ERR to stderr (stdin unread)
+//   ignore-stdin         exit 0 at once, stdin unread
+//   in-job               write "1" if this process is in a job object, else "0"
+//                        (its first action: run before anything could assign it)
+//   grandchild MS        start "sleep MS" as a child of its own, write its pid
+//                        and a newline, then sleep MS too
+#include <fcntl.h>
+#include <io.h>
+#include <windows.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace {
+
+std::string utf8(const wchar_t* w) {
+  const int n = WideCharToMultiByte(CP_UTF8, 0, w, -1, nullptr, 0, nullptr, nullptr);
+  if (n <= 1) return {};
+  std::string out(static_cast<std::size_t>(n), '\0');
+  WideCharToMultiByte(CP_UTF8, 0, w, -1, out.data(), n, nullptr, nullptr);
+  out.pop_back();
+  return out;
+}
+
+bool write_all(DWORD which, const char* data, std::size_t n) {
+  HANDLE h = GetStdHandle(which);
+  while (n > 0) {
+    DWORD done = 0;
+    const DWORD chunk = n > (1u << 20) ? (1u << 20) : static_cast<DWORD>(n);
+    if (!WriteFile(h, data, chunk, &done, nullptr)) return false;
+    data += done;
+    n -= done;
+  }
+  return true;
+}
+
+bool out(const std::string& s) {
+  return write_all(STD_OUTPUT_HANDLE, s.data(), s.size());
+}
+
+int echo() {
+  static char buf[65536];
+  HANDLE in = GetStdHandle(STD_INPUT_HANDLE);
+  for (;;) {
+    DWORD n = 0;
+    if (!ReadFile(in, buf, sizeof buf, &n, nullptr) || n == 0) return 0;  // EOF or broken pipe
+    if (!write_all(STD_OUTPUT_HANDLE, buf, n)) return 3;
+  }
+}
+
+int spew(std::size_t n_out, std::size_t n_err) {
+  const std::string o(n_out, 'o');
+  const std::string e(n_err, 'e');
+  return write_all(STD_OUTPUT_HANDLE, o.data(), o.size()) &&
+                 write_all(STD_ERROR_HANDLE, e.data(), e.size())
+             ? 0
+             : 3;
+}
+
+int grandchild(const wchar_t* ms) {
+  wchar_t self[MAX_PATH];
+  GetModuleFileNameW(nullptr, self, MAX_PATH);
+  std::wstring cmd = L"\"" + std::wstring(self) + L"\" sleep " + ms;
+  STARTUPINFOW si{};
+  si.cb = sizeof si;
+  PROCESS_INFORMATION pi{};
+  if (!CreateProcessW(self, cmd.data(), nullptr, nullptr, FALSE, 0, nullptr, nullptr, &si, &pi)) {
+    return 4;
+  }
+  out(std::to_string(pi.dwProcessId) + "\n");
+  CloseHandle(pi.hThread);
+  CloseHandle(pi.hProcess);
+  Sleep(static_cast<DWORD>(_wtoi(ms)));
+  return 0;
+}
+
+// Starts a grandchild that inherits this process's stdout and stderr and
+// sleeps `ms`, writes a line, and exits 0 at once: the pipes outlive the
+// child (a background job holding them), which execute()'s linger ends.
+int hold_pipes(const wchar_t* ms) {
+  wchar_t self[MAX_PATH];
+  GetModuleFileNameW(nullptr, self, MAX_PATH);
+  std::wstring cmd = L"\"" + std::wstring(self) + L"\" sleep " + ms;
+  STARTUPINFOW si{};
+  si.cb = sizeof si;
+  si.dwFlags = STARTF_USESTDHANDLES;
+  si.hStdInput = nullptr;
+  si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
+  si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+  PROCESS_INFORMATION pi{};
+  if (!CreateProcessW(self, cmd.data(), nullptr, nullptr, TRUE, 0, nullptr, nullptr, &si, &pi)) {
+    return 4;
+  }
+  CloseHandle(pi.hThread);
+  CloseHandle(pi.hProcess);
+  return out("child done\n") ? 0 : 3;
+}
+
+}  // namespace
+
+int wmain(int argc, wchar_t** argv) {
+  _setmode(_fileno(stdin), _O_BINARY);
+  _setmode(_fileno(stdout), _O_BINARY);
+  _setmode(_fileno(stderr), _O_BINARY);
+  if (argc < 2) return 2;
+  if (std::wstring(argv[1]) == L"in-job") {
+    BOOL in = FALSE;
+    (void)IsProcessInJob(GetCurrentProcess(), nullptr, &in);
+    return out(in ? "1" : "0") ? 0 : 3;
+  }
+  const std::wstring mode = argv[1];
+  if (mode == L"echo") return echo();
+  if (mode == L"argv") {
+    std::string all;
+    for (int i = 2; i < argc; ++i) {
+      all += utf8(argv[i]);
+      all.push_back('\0');
+    }
+    return out(all) ? 0 : 3;
+  }
+  if (mode == L"cmdline") return out(utf8(GetCommandLineW())) ? 0 : 3;
+  if (mode == L"env") {
+    wchar_t* block = GetEnvironmentStringsW();
+    std::string all;
+    for (const wchar_t* p = block; *p != L'\0'; p += wcslen(p) + 1) {
+      all += utf8(p);
+      all.push_back('\0');
+    }
+    FreeEnvironmentStringsW(block);
+    return out(all) ? 0 : 3;
+  }
+  if (mode == L"has-handle" && argc > 2) {
+    DWORD flags = 0;
+    const auto v = static_cast<ULONG_PTR>(_wcstoui64(argv[2], nullptr, 10));
+    return out(GetHandleInformation(reinterpret_cast<HANDLE>(v), &flags) ? "1" : "0") ? 0 : 3;
+  }
+  if (mode == L"cwd") {
+    wchar_t buf[32768];
+    GetCurrentDirectoryW(32768, buf);
+    return out(utf8(buf)) ? 0 : 3;
+  }
+  if (mode == L"pid") return out(std::to_string(GetCurrentProcessId())) ? 0 : 3;
+  if (mode == L"exit" && argc > 2) return _wtoi(argv[2]);
+  if (mode == L"sleep" && argc > 2) {
+    Sleep(static_cast<DWORD>(_wtoi(argv[2])));
+    return 0;
+  }
+  if (mode == L"spew" && argc > 3) {
+    return spew(static_cast<std::size_t>(_wtoi64(argv[2])),
+                static_cast<std::size_t>(_wtoi64(argv[3])));
+  }
+  if (mode == L"ignore-stdin") return 0;
+  if (mode == L"grandchild" && argc > 2) return grandchild(argv[2]);
+  if (mode == L"hold-pipes" && argc > 2) return hold_pipes(argv[2]);
+  return 2;
+}

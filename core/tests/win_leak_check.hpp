@@ -1,0 +1,153 @@
+// win_leak_check.hpp - the F05 fixture of the Windows suite.
+//
+// SetUp snapshots this process's open handles and TearDown asserts that the
+// set is the same and that no child of this process is left alive. Handles
+// are found by probing every handle value with GetHandleInformation, since
+// GetProcessHandleCount returns 0 under Wine; children come from a Toolhelp
+// snapshot (parent pid = ours, and the process still openable and running).
+#pragma once
+
+#include <windows.h>
+// tlhelp32.h needs windows.h first.
+#include <tlhelp32.h>
+
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "safeexec/execute.hpp"
+
+namespace safeexec_test {
+
+/// Probing costs one wineserver round trip per value under Wine, so only
+/// the low range a test process uses is probed (handle values are handed
+/// out lowest-free first).
+constexpr unsigned kMaxProbedHandle = 1u << 13;
+
+/// Open handle values of this process (kernel handles are multiples of 4).
+inline std::set<unsigned> open_handles() {
+  std::set<unsigned> out;
+  for (unsigned v = 4; v < kMaxProbedHandle; v += 4) {
+    DWORD flags = 0;
+    HANDLE h = reinterpret_cast<HANDLE>(static_cast<ULONG_PTR>(v));
+    if (GetHandleInformation(h, &flags)) out.insert(v);
+  }
+  return out;
+}
+
+/// Live children of this process: "pid exe" strings.
+inline std::vector<std::string> live_children() {
+  std::vector<std::string> out;
+  HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+  if (snap == INVALID_HANDLE_VALUE) {
+    ADD_FAILURE() << "CreateToolhelp32Snapshot failed: " << GetLastError();
+    return out;
+  }
+  PROCESSENTRY32W e{};
+  e.dwSize = sizeof e;
+  const DWORD self = GetCurrentProcessId();
+  for (BOOL ok = Process32FirstW(snap, &e); ok; ok = Process32NextW(snap, &e)) {
+    if (e.th32ParentProcessID != self || e.th32ProcessID == self) continue;
+    HANDLE p = OpenProcess(SYNCHRONIZE, FALSE, e.th32ProcessID);
+    if (p == nullptr) continue;
+    const bool alive = WaitForSingleObject(p, 0) == WAIT_TIMEOUT;
+    CloseHandle(p);
+    if (alive) out.push_back(std::to_string(e.th32ProcessID));
+  }
+  CloseHandle(snap);
+  return out;
+}
+
+class LeakChecked : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    warm_up();
+    // GoogleTest's per-thread result reporter starts a watcher thread (and
+    // its handles) for the thread of the first result: a skip or a failure
+    // would otherwise show as a leak. A success result does it now.
+    SUCCEED();
+    // Wine closes some handles of the warm-up a moment later: wait until
+    // the table holds still before taking it.
+    handles_before_ = open_handles();
+    for (int i = 0; i < 20; ++i) {
+      Sleep(25);
+      std::set<unsigned> again = open_handles();
+      if (again == handles_before_) break;
+      handles_before_ = std::move(again);
+    }
+  }
+
+  /// The runtime opens a few handles for good on first use (the first
+  /// thrown exception, the first thread): do that once before counting.
+  static void warm_up() {
+    static const bool done = [] {
+      try {
+        throw std::runtime_error("warm-up");
+      } catch (const std::exception&) {
+      }
+      std::thread([] {}).join();
+      // Wine opens a few handles for good on the first path lookup and the
+      // first spawn (a per-process leak shows in every test, not once).
+      try {
+        (void)safeexec::execute({"safeexec-warm-up-no-such-program"});
+      } catch (const std::exception&) {
+      }
+#ifdef SAFEEXEC_TEST_CHILD
+      try {
+        // Exit 1: the failure is logged, and the first log line opens
+        // handles of its own too.
+        (void)safeexec::execute({SAFEEXEC_TEST_CHILD, "exit", "1"});
+      } catch (const std::exception&) {
+      }
+#endif
+      // The blocking-call pool starts all its threads (one handle each)
+      // on first use and keeps them.
+      try {
+        (void)safeexec::execute_async({"safeexec-warm-up-no-such-program"}).get();
+      } catch (const std::exception&) {
+      }
+      return true;
+    }();
+    (void)done;
+  }
+
+  void TearDown() override {
+    // GoogleTest's skip path opens handles of its own on first use; a
+    // skipped test did nothing to check.
+    if (IsSkipped()) return;
+    // A handle the library closed may take a moment to go (a pending
+    // cancel): give the table up to a second to come back.
+    std::set<unsigned> after = open_handles();
+    for (int i = 0; i < 20 && after != handles_before_; ++i) {
+      Sleep(50);
+      after = open_handles();
+    }
+    std::string diff;
+    for (unsigned v : after) {
+      if (!handles_before_.count(v)) diff += " +" + std::to_string(v);
+    }
+    for (unsigned v : handles_before_) {
+      if (!after.count(v)) diff += " -" + std::to_string(v);
+    }
+    EXPECT_TRUE(diff.empty()) << "the test changed this process's handle table:" << diff;
+    // A job-killed child may take a moment to be gone; wait a little.
+    std::vector<std::string> left;
+    for (int i = 0; i < 100; ++i) {
+      left = live_children();
+      if (left.empty()) break;
+      Sleep(20);
+    }
+    std::string pids;
+    for (const auto& p : left) pids += " " + p;
+    EXPECT_TRUE(left.empty()) << "a child was left running:" << pids;
+  }
+
+ private:
+  std::set<unsigned> handles_before_;
+};
+
+}  // namespace safeexec_test
