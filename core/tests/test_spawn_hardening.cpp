@@ -206,11 +206,10 @@ TEST_F(SpawnHardening, SpawnOnAThreadWithASmallStack) {
   // SIGSEGV there). Each size runs in a forked copy so an overflow cannot
   // take the test process down. Sanitized frames are several times bigger:
   // there the sizes are scaled, the check is for memory errors.
-  const std::size_t scale = kSanitized ? 4 : 1;
+  constexpr std::size_t scale = kSanitized ? 4 : 1;
   for (const std::size_t kib : {64U, 32U}) {
     SCOPED_TRACE(std::to_string(kib) + " KiB stack");
-    const int status =
-        run_forked([kib, scale] { return spawn_on_small_stack(kib * scale * 1024); });
+    const int status = run_forked([kib] { return spawn_on_small_stack(kib * scale * 1024); });
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
         << (WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
                                 : "exit " + std::to_string(WEXITSTATUS(status)));

@@ -244,7 +244,11 @@ class Process {
   /// otherwise, InvalidArgument for a signal outside 0..64.
   KillOutcome send_signal(int signal);
   /// Signals the child's process group (only when it leads one; otherwise the
-  /// child alone). Safe against pid reuse while the child is unreaped.
+  /// child alone). Safe against pid reuse while the child is unreaped. Where
+  /// the kernel refuses the group signal with EPERM (a member runs as another
+  /// user, or a seccomp filter refuses negative pids), each member found in
+  /// /proc is signalled by pid and the leader directly: KillError only when
+  /// the leader itself cannot be signalled.
   KillOutcome signal_group(int signal);
   /// SIGTERM, wait up to `grace`, then SIGKILL; reaps. Returns the status.
   /// Never waits longer than `grace` plus the time the kernel needs to

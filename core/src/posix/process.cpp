@@ -203,10 +203,10 @@ void destroy(ProcessState& s) noexcept {
 }
 
 /// Sends `signal` to the child's group (when `group`) or to the child
-/// alone. Never throws; -1 with errno. On the kill paths (`leader_on_eperm`)
-/// a group signal refused with EPERM (a member changed its uid, or a filter
-/// refuses negative pids) still goes to the leader directly, so that a
-/// timeout kills what it may; the public signal_group() reports the EPERM.
+/// alone. Never throws; -1 with errno. With `leader_on_eperm`, a group
+/// signal refused with EPERM (a member changed its uid, or a filter refuses
+/// negative pids) goes to each member we may signal and to the leader
+/// directly; only a leader that cannot be signalled is an error.
 int deliver(const ProcessState& s, int signal, bool group, bool leader_on_eperm) noexcept {
   if (group) {
     const int rc = leader_on_eperm ? signal_group_members(s.child.pid(), signal)
@@ -220,7 +220,7 @@ KillOutcome signal_checked(ProcessState& s, int signal, bool group) {
   detail::validate_signal(signal);
   if (!s.child || !s.status.running()) return KillOutcome::gone;
   // The leader is unreaped, so its pid - the group's id - cannot be reused.
-  if (deliver(s, signal, group, false) == 0) return KillOutcome::delivered;
+  if (deliver(s, signal, group, true) == 0) return KillOutcome::delivered;
   if (errno == ESRCH) return KillOutcome::gone;
   KillError e(group ? -s.child.pid() : s.child.pid(), signal, errno);
   detail::log(LogLevel::error, e.what());
