@@ -54,7 +54,9 @@ void clear_faults() noexcept {
     s.calls.store(0, std::memory_order_relaxed);
   }
   g_fired.store(0, std::memory_order_relaxed);
+#ifndef _WIN32
   disable_kernel_features(0);
+#endif
 }
 
 unsigned call_count(Call call) noexcept {

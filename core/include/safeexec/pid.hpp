@@ -56,7 +56,9 @@ KillOutcome kill_process(pid_t pid, int signal = SIGKILL);
 bool process_is_running(pid_t pid);
 
 /// The command line of `pid` from /proc/<pid>/cmdline, or nullopt when the
-/// process is gone or unreadable.
+/// process is gone or unreadable. On Windows: read from the process itself
+/// (ProcessCommandLineInformation, or its PEB where that is unknown) and
+/// split by the CommandLineToArgvW rules; nullopt once it has exited.
 std::optional<std::vector<std::string>> read_cmdline(pid_t pid);
 
 /// True when /proc/<pid>/cmdline equals `expected_argv` exactly.
@@ -65,7 +67,9 @@ bool pid_invoked_with_cmdline(pid_t pid, const std::vector<std::string>& expecte
 /// The seed's get_root_helper_child_pid, done right: validates `pid`; when
 /// `run_as_root`, searches the root helper's descendants, nearest first
 /// (every thread's children; at most 32 levels and 4096 processes), for the
-/// first process that runs `expected_argv`; otherwise checks
+/// first process that runs `expected_argv` (on Windows from a Toolhelp
+/// snapshot, where a process created before its listed parent is an orphan
+/// of a reused pid, not a child); otherwise checks
 /// that `pid` itself is running. Returns a validated pid or nullopt - never
 /// an unchecked or non-positive value. A process spawned a moment ago may
 /// not show its command line yet (the kernel sets it while loading the

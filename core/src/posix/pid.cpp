@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "descendant_search.hpp"
 #include "log_internal.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/pid.hpp"
@@ -26,11 +27,6 @@ namespace safeexec {
 namespace {
 
 constexpr pid_t kKernelPidMaxLimit = 4194304;  // PID_MAX_LIMIT on 64-bit
-// get_root_helper_child_pid's search bounds: a process tree is finite, but
-// /proc is read while it changes, and a fork bomb under the helper must not
-// keep us busy.
-constexpr int kMaxDescendantDepth = 32;
-constexpr std::size_t kMaxDescendantsVisited = 4096;
 
 /// The whole of a small /proc file, or nullopt when it cannot be opened.
 std::optional<std::string> read_proc_file(const std::string& path) {
@@ -188,20 +184,9 @@ std::optional<pid_t> get_root_helper_child_pid(pid_t pid,
   // commands at once, and a logger or a sanitizer's symbolizer may be a child
   // too. So search the descendants breadth-first (nearest first), bounded in
   // depth and count, for the first one that runs expected_argv.
-  std::vector<pid_t> level{pid};
-  std::size_t visited = 0;
-  for (int depth = 0; depth < kMaxDescendantDepth && !level.empty(); ++depth) {
-    std::vector<pid_t> next;
-    for (const pid_t parent : level) {
-      for (const pid_t child : children_of(parent)) {
-        if (++visited > kMaxDescendantsVisited) return std::nullopt;
-        if (pid_invoked_with_cmdline(child, expected_argv)) return child;
-        next.push_back(child);
-      }
-    }
-    level = std::move(next);
-  }
-  return std::nullopt;
+  return detail::find_descendant(pid, children_of, [&](pid_t child) {
+    return pid_invoked_with_cmdline(child, expected_argv);
+  });
 }
 
 }  // namespace safeexec

@@ -9,7 +9,9 @@
 #include <charconv>
 #include <string>
 
+#include "descendant_search.hpp"
 #include "log_internal.hpp"
+#include "process_tree.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/pid.hpp"
 #include "win_util.hpp"
@@ -90,11 +92,11 @@ KillOutcome kill_process(pid_t pid, int signal) {
   return fail(e);
 }
 
-// Reading another process's command line on Windows means reading its PEB
-// (NtQueryInformationProcess); not done yet, so nothing is ever claimed.
 std::optional<std::vector<std::string>> read_cmdline(pid_t pid) {
   validate_pid(pid);
-  return std::nullopt;
+  const auto process = detail::win::open_for_reading(static_cast<DWORD>(pid));
+  if (!process) return std::nullopt;
+  return detail::win::read_command_line(process->handle.get());
 }
 
 bool pid_invoked_with_cmdline(pid_t pid, const std::vector<std::string>& expected_argv) {
@@ -107,8 +109,24 @@ std::optional<pid_t> get_root_helper_child_pid(pid_t pid,
                                                bool run_as_root) {
   validate_pid(pid);
   if (!run_as_root) return process_is_running(pid) ? std::optional<pid_t>(pid) : std::nullopt;
-  (void)expected_argv;
-  return std::nullopt;  // needs read_cmdline (see above): validated results only (F07)
+  // One snapshot for the whole search; each candidate is opened once, and
+  // the handle that passed the creation-time check is the one whose
+  // command line is read, so a pid reused meanwhile cannot be matched.
+  using detail::win::OpenedProcess;
+  std::optional<OpenedProcess> root = detail::win::open_for_reading(static_cast<DWORD>(pid));
+  if (!root) return std::nullopt;
+  const auto snapshot = detail::win::snapshot_processes();
+  const auto found = detail::find_descendant(
+      std::move(*root),
+      [&](const OpenedProcess& parent) {
+        return detail::win::children_in_snapshot(snapshot, parent, detail::win::open_for_reading);
+      },
+      [&](const OpenedProcess& child) {
+        const auto argv = detail::win::read_command_line(child.handle.get());
+        return argv && *argv == expected_argv;
+      });
+  if (!found) return std::nullopt;
+  return static_cast<pid_t>(found->pid);
 }
 
 }  // namespace safeexec

@@ -34,7 +34,9 @@ unsigned call_count(Call call) noexcept;
 /// How many injected faults have fired since the last clear_faults().
 unsigned faults_fired() noexcept;
 
+#ifndef _WIN32
 /// Kernel features the library probes once (see core/src/posix/kernel_features.hpp).
+/// Linux only: the Windows backend probes nothing.
 /// Bits for disable_kernel_features(): a disabled feature reads as absent, as
 /// on an older kernel or under a seccomp filter, so the fallback path runs.
 enum class KernelFeature : unsigned {
@@ -47,5 +49,6 @@ enum class KernelFeature : unsigned {
 };
 /// Disables the features in `mask` (a KernelFeature bit-or); 0 restores all.
 void disable_kernel_features(unsigned mask) noexcept;
+#endif
 
 }  // namespace safeexec::testing
