@@ -102,15 +102,25 @@ int ChildRef::try_reap(ReapResult* result, ExitStatus* status) noexcept {
   for (;;) {
     siginfo_t info{};
     info.si_pid = 0;
-    const int rc = waitid_child(pid_, pidfd_, &info, WEXITED | WNOHANG);
+    // Look first (WNOWAIT), then close the pidfd, then reap by pid: once
+    // the child is seen reaped from outside, nothing of it is left open
+    // here (a leak check or a census racing with a reaper thread finds no
+    // stray pidfd). The unreaped zombie keeps its pid, so the pid is safe.
+    const int rc = waitid_child(pid_, pidfd_, &info, WEXITED | WNOHANG | WNOWAIT);
     if (rc == 0) {
       if (info.si_pid == 0) {
         *result = ReapResult::running;
         return 0;
       }
       *status = from_siginfo(info);
-      *result = ReapResult::reaped;
       close_fd(pidfd_);
+      siginfo_t reaped{};
+      while (waitid_child(pid_, -1, &reaped, WEXITED | WNOHANG) != 0) {
+        // ECHILD: a host's reaper took it after our look; the status stands.
+        if (errno == ECHILD) break;
+        if (errno != EINTR) return -1;  // still unreaped: the next call looks again, by pid
+      }
+      *result = ReapResult::reaped;
       return 0;
     }
     if (errno == EINTR) continue;

@@ -6,19 +6,11 @@
 #include <string>
 
 #include "child_ref.hpp"
+#include "pump_state.hpp"
 #include "safeexec/exit_status.hpp"
 #include "safeexec/process.hpp"
 
 namespace safeexec::detail {
-
-/// The I/O pump's progress, kept on the handle so that a communicate() that
-/// timed out can be continued (CPython keeps _input_offset on Popen).
-struct PumpState {
-  bool started = false;  ///< a communicate() has run and not finished
-  std::string input;     ///< the input of that call (kept only after a timeout)
-  std::size_t input_offset = 0;
-  Output collected;  ///< output read by earlier calls
-};
 
 struct ProcessState {
   ChildRef child;

@@ -254,76 +254,7 @@ ExitStatus Process::terminate(std::chrono::milliseconds /*grace*/) {
   return wait();
 }
 
-Output Process::communicate(std::string_view input, std::optional<Deadline> deadline,
-                            std::size_t max_output_bytes) {
-  if (!state_) return {};
-  ProcessState& s = *state_;
-  const Clock::time_point start = Clock::now();
-  // Going on after a timeout: the input of the first call continues from
-  // where it stopped, and what was read is kept.
-  if (s.pump.started) {
-    if (!input.empty() && input != s.pump.input) {
-      throw InvalidArgument(
-          "communicate: a previous call timed out with other input; pass the same input or "
-          "none to continue it");
-    }
-    input = s.pump.input;
-  } else {
-    s.pump.input_offset = 0;
-  }
-  Output output = std::move(s.pump.collected);
-  s.pump.collected = Output();
-  detail::PumpRequest req;
-  req.input = input;
-  req.deadline = deadline;
-  req.max_output_bytes = max_output_bytes;
-
-  const auto timed_out = [&](const char* what) -> TimeoutError {
-    const auto given = deadline ? std::chrono::ceil<std::chrono::milliseconds>(*deadline - start)
-                                : std::chrono::milliseconds(0);
-    if (!s.pump.started) {
-      s.pump.input.assign(input.data(), input.size());
-      s.pump.started = true;
-    }
-    s.pump.collected = output;
-    return TimeoutError(std::string("communicate: ") + what, std::max(given, decltype(given)(0)),
-                        std::move(output.out), std::move(output.err));
-  };
-
-  const detail::PumpResult r = detail::ProcessAccess::pump(*this, req, output);
-  switch (r.end) {
-    case detail::PumpEnd::deadline:
-      throw timed_out("deadline passed before the child finished");
-    case detail::PumpEnd::output_limit:
-      s.pump = detail::PumpState();
-      throw OutputLimitError(std::string("communicate: child wrote more than ") +
-                                 std::to_string(max_output_bytes) + " bytes on " +
-                                 r.overflowed_stream,
-                             r.overflowed_stream, max_output_bytes);
-    case detail::PumpEnd::eof:
-    case detail::PumpEnd::lingered:
-      break;
-  }
-  if (deadline) {
-    if (!wait_until(*deadline)) throw timed_out("deadline passed before the child exited");
-  } else {
-    (void)wait();
-  }
-  s.pump = detail::PumpState();
-  return output;
-}
-
 namespace detail {
-
-Process ProcessAccess::make(std::unique_ptr<ProcessState> state) {
-  Process p;
-  p.state_ = std::move(state);
-  return p;
-}
-
-void ProcessAccess::set_destroy_wait(Process& p, std::chrono::milliseconds d) noexcept {
-  p.state_->destroy_wait = d;
-}
 
 void ProcessAccess::kill_leftover_group(Process& p) noexcept {
   // The child has exited (it is not "killed": its own exit code stands);

@@ -41,7 +41,7 @@ std::optional<OpenedProcess> open_for_reading(DWORD pid);
 /// rules; nullopt when it cannot be read (exited, protected, not UTF-16).
 std::optional<std::vector<std::string>> read_command_line(HANDLE process);
 
-/// The children of `parent` in `snapshot`, each opened with `open` (a DWORD
+/// The children of `parent` in `snapshot`, each opened with `open_child` (a DWORD
 /// -> std::optional<Node>; Node has pid and created). A snapshot's parent
 /// ids are only numbers: Windows keeps the id of a creator that has exited,
 /// and gives that id to the next process - so an entry can name `parent`
@@ -50,12 +50,12 @@ std::optional<std::vector<std::string>> read_command_line(HANDLE process);
 /// not a child and is dropped (this is the check F07 asks for).
 template <class Node, class Open>
 std::vector<Node> children_in_snapshot(const std::vector<ProcessEntry>& snapshot,
-                                       const Node& parent, Open&& open) {
+                                       const Node& parent, Open&& open_child) {
   std::vector<Node> out;
   for (const ProcessEntry& e : snapshot) {
     // The idle process (0) names itself as its parent.
     if (e.parent != parent.pid || e.pid == e.parent) continue;
-    std::optional<Node> child = open(e.pid);
+    std::optional<Node> child = open_child(e.pid);
     if (!child || child->created < parent.created) continue;
     out.push_back(std::move(*child));
   }

@@ -1,0 +1,90 @@
+// communicate.cpp - Process::communicate() and the handle plumbing that is
+// the same on every platform: written once on top of the backend's pump
+// (process_access.hpp) and the public wait calls. Each backend's
+// process_state.hpp is found through its include directory.
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "process_access.hpp"
+#include "process_state.hpp"
+#include "safeexec/errors.hpp"
+#include "safeexec/process.hpp"
+
+namespace safeexec {
+
+Output Process::communicate(std::string_view input, std::optional<Deadline> deadline,
+                            std::size_t max_output_bytes) {
+  if (!state_) return {};
+  detail::ProcessState& s = *state_;
+  const Clock::time_point start = Clock::now();
+  // Going on after a timeout: the input of the first call continues from
+  // where it stopped, and what was read is kept.
+  if (s.pump.started) {
+    if (!input.empty() && input != s.pump.input) {
+      throw InvalidArgument(
+          "communicate: a previous call timed out with other input; pass the same input or "
+          "none to continue it");
+    }
+    input = s.pump.input;
+  } else {
+    s.pump.input_offset = 0;
+  }
+  Output output = std::move(s.pump.collected);
+  s.pump.collected = Output();
+  detail::PumpRequest req;
+  req.input = input;
+  req.deadline = deadline;
+  req.max_output_bytes = max_output_bytes;
+
+  // A timeout keeps the input and what was read, so that a later call can
+  // continue, and hands the partial output to the caller in the error.
+  const auto timed_out = [&](const char* what) -> TimeoutError {
+    const auto given = deadline ? std::chrono::ceil<std::chrono::milliseconds>(*deadline - start)
+                                : std::chrono::milliseconds(0);
+    if (!s.pump.started) {
+      s.pump.input.assign(input.data(), input.size());
+      s.pump.started = true;
+    }
+    s.pump.collected = output;
+    return TimeoutError(std::string("communicate: ") + what, std::max(given, decltype(given)(0)),
+                        std::move(output.out), std::move(output.err));
+  };
+
+  const detail::PumpResult r = detail::ProcessAccess::pump(*this, req, output);
+  switch (r.end) {
+    case detail::PumpEnd::deadline:
+      throw timed_out("deadline passed before the child finished");
+    case detail::PumpEnd::output_limit:
+      s.pump = detail::PumpState();
+      throw OutputLimitError(std::string("communicate: child wrote more than ") +
+                                 std::to_string(max_output_bytes) + " bytes on " +
+                                 r.overflowed_stream,
+                             r.overflowed_stream, max_output_bytes);
+    case detail::PumpEnd::eof:
+    case detail::PumpEnd::lingered:
+      break;
+  }
+  if (deadline) {
+    if (!wait_until(*deadline)) throw timed_out("deadline passed before the child exited");
+  } else {
+    (void)wait();
+  }
+  s.pump = detail::PumpState();
+  return output;
+}
+
+namespace detail {
+
+Process ProcessAccess::make(std::unique_ptr<ProcessState> state) {
+  Process p;
+  p.state_ = std::move(state);
+  return p;
+}
+
+void ProcessAccess::set_destroy_wait(Process& p, std::chrono::milliseconds d) noexcept {
+  p.state_->destroy_wait = d;
+}
+
+}  // namespace detail
+}  // namespace safeexec
