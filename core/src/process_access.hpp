@@ -37,6 +37,11 @@ struct PumpResult {
   const char* overflowed_stream = nullptr;  ///< "stdout"/"stderr" on output_limit
 };
 
+/// The backend's end of a handle: kill what is left of the child, reap it
+/// within destroy_wait (or hand it to a background reaper), close every
+/// descriptor or handle. After this the state owns nothing. Never throws.
+void destroy_state(ProcessState& s) noexcept;
+
 struct ProcessAccess {
   static Process make(std::unique_ptr<ProcessState> state);
   static ProcessState& state(Process& p) noexcept { return *p.state_; }

@@ -251,22 +251,6 @@ std::optional<ExitStatus> terminate_impl(ProcessState& s, std::chrono::milliseco
 
 }  // namespace
 
-Process::Process() : state_(std::make_unique<ProcessState>()) {}
-
-Process::Process(Process&& other) noexcept = default;
-
-Process& Process::operator=(Process&& other) noexcept {
-  if (this != &other) {
-    if (state_) destroy(*state_);
-    state_ = std::move(other.state_);
-  }
-  return *this;
-}
-
-Process::~Process() {
-  if (state_) destroy(*state_);
-}
-
 pid_t Process::pid() const noexcept {
   return state_ ? state_->child.pid() : -1;
 }
@@ -336,6 +320,10 @@ ExitStatus Process::terminate(std::chrono::milliseconds grace) {
 }
 
 namespace detail {
+
+void destroy_state(ProcessState& s) noexcept {
+  destroy(s);
+}
 
 void ProcessAccess::kill_leftover_group(Process& p) noexcept {
   ProcessState& s = *p.state_;

@@ -6,21 +6,14 @@
 #include <string>
 
 #include "child_ref.hpp"
-#include "pump_state.hpp"
+#include "process_state_common.hpp"
 #include "safeexec/exit_status.hpp"
 #include "safeexec/process.hpp"
 
 namespace safeexec::detail {
 
-struct ProcessState {
+struct ProcessState : ProcessStateCommon {
   ChildRef child;
-  int stdin_fd = -1;
-  int stdout_fd = -1;
-  int stderr_fd = -1;
-  bool own_group = false;
-  ExitStatus status;
-  std::chrono::milliseconds destroy_wait{2000};
-  PumpState pump;
 
   ProcessState() = default;
   ProcessState(const ProcessState&) = delete;

@@ -131,22 +131,6 @@ std::optional<ExitStatus> try_wait_impl(ProcessState& s) {
 
 }  // namespace
 
-Process::Process() : state_(std::make_unique<ProcessState>()) {}
-
-Process::Process(Process&& other) noexcept = default;
-
-Process& Process::operator=(Process&& other) noexcept {
-  if (this != &other) {
-    if (state_) destroy(*state_);
-    state_ = std::move(other.state_);
-  }
-  return *this;
-}
-
-Process::~Process() {
-  if (state_) destroy(*state_);
-}
-
 pid_t Process::pid() const noexcept {
   return state_ ? state_->pid : -1;
 }
@@ -255,6 +239,10 @@ ExitStatus Process::terminate(std::chrono::milliseconds /*grace*/) {
 }
 
 namespace detail {
+
+void destroy_state(ProcessState& s) noexcept {
+  destroy(s);
+}
 
 void ProcessAccess::kill_leftover_group(Process& p) noexcept {
   // The child has exited (it is not "killed": its own exit code stands);

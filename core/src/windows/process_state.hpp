@@ -5,25 +5,17 @@
 #include <chrono>
 #include <string>
 
-#include "pump_state.hpp"
+#include "process_state_common.hpp"
 #include "safeexec/exit_status.hpp"
 #include "safeexec/process.hpp"
 
 namespace safeexec::detail {
 
-struct ProcessState {
+struct ProcessState : ProcessStateCommon {
   void* process = nullptr;  ///< the process HANDLE
   void* job = nullptr;      ///< the job object HANDLE (KILL_ON_JOB_CLOSE)
   bool killed = false;      ///< the status comes from our own termination
   pid_t pid = -1;
-  // The parent's pipe ends: HANDLE values in an int (win_util.hpp).
-  int stdin_fd = -1;
-  int stdout_fd = -1;
-  int stderr_fd = -1;
-  bool own_group = false;
-  ExitStatus status;
-  std::chrono::milliseconds destroy_wait{2000};
-  PumpState pump;
 
   ProcessState() = default;
   ProcessState(const ProcessState&) = delete;

@@ -1,7 +1,8 @@
-// communicate.cpp - Process::communicate() and the handle plumbing that is
-// the same on every platform: written once on top of the backend's pump
-// (process_access.hpp) and the public wait calls. Each backend's
-// process_state.hpp is found through its include directory.
+// process_common.cpp - the half of the Process handle that is the same on
+// every platform: its life cycle (the backend's destroy_state() does the
+// killing and reaping) and communicate(), written once on top of the
+// backend's pump (process_access.hpp) and the public wait calls. Each
+// backend's process_state.hpp is found through its include directory.
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -12,6 +13,23 @@
 #include "safeexec/process.hpp"
 
 namespace safeexec {
+
+// Only ProcessAccess::make() makes one, and fills state_ itself.
+Process::Process() = default;
+
+Process::Process(Process&& other) noexcept = default;
+
+Process& Process::operator=(Process&& other) noexcept {
+  if (this != &other) {
+    if (state_) detail::destroy_state(*state_);
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+Process::~Process() {
+  if (state_) detail::destroy_state(*state_);
+}
 
 Output Process::communicate(std::string_view input, std::optional<Deadline> deadline,
                             std::size_t max_output_bytes) {

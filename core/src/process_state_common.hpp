@@ -1,0 +1,37 @@
+// process_state_common.hpp - what every backend's ProcessState holds (each
+// backend's process_state.hpp adds how it reaches the child).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "safeexec/exit_status.hpp"
+
+#include "safeexec/process.hpp"
+
+namespace safeexec::detail {
+
+/// The I/O pump's progress, kept on the handle so that a communicate() that
+/// timed out can be continued, as CPython keeps _input_offset on Popen.
+struct PumpState {
+  bool started = false;  ///< a communicate() has run and not finished
+  std::string input;     ///< the input of that call (kept only after a timeout)
+  std::size_t input_offset = 0;
+  Output collected;  ///< output read by earlier calls
+};
+
+/// The handle's platform-neutral part.
+struct ProcessStateCommon {
+  // The parent's pipe ends: descriptors on POSIX, HANDLE values in an int
+  // on Windows (win_util.hpp). -1 when not piped or closed.
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  bool own_group = false;  ///< the child leads its own process group (its own job on Windows)
+  ExitStatus status;
+  std::chrono::milliseconds destroy_wait{2000};
+  PumpState pump;
+};
+
+}  // namespace safeexec::detail
