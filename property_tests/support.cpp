@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "safeexec/env.hpp"
+#include "support/sanitizers.hpp"
 
 #ifndef SAFEEXEC_TEST_CHILD
 #error "SAFEEXEC_TEST_CHILD (the helper child's path) must be defined by the build"
@@ -284,17 +285,8 @@ rc::Gen<std::string> gen_nul_free_bytes(std::size_t max_len) {
   });
 }
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr long kDefaultSlackMs = 2000;  // every spawn and syscall is slower
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-constexpr long kDefaultSlackMs = 2000;
-#else
-constexpr long kDefaultSlackMs = 500;
-#endif
-#else
-constexpr long kDefaultSlackMs = 500;
-#endif
+// Under a sanitizer every spawn and syscall is slower.
+constexpr long kDefaultSlackMs = safeexec_test_support::kSanitized ? 2000 : 500;
 
 std::chrono::milliseconds timing_slack() {
   const char* env = std::getenv("SAFEEXEC_PROP_SLACK_MS");

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "leak_check.hpp"
+#include "support/sanitizers.hpp"
 #include "test_child.hpp"
 
 namespace {
@@ -241,17 +242,7 @@ TEST_F(Lifecycle, MovedFromHandlesOwnNothing) {
 TEST_F(Lifecycle, PipeCreationFailureLeaksNothing) {
   // create_process with all pipes makes three: stdin, stdout, stderr; the
   // TSan build (a forked child) a fourth to report a failure through.
-#if defined(__SANITIZE_THREAD__)
-  constexpr unsigned kPipes = 4;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-  constexpr unsigned kPipes = 4;
-#else
-  constexpr unsigned kPipes = 3;
-#endif
-#else
-  constexpr unsigned kPipes = 3;
-#endif
+  constexpr unsigned kPipes = safeexec_test_support::kUnderTsan ? 4 : 3;
   for (unsigned nth = 1; nth <= kPipes; ++nth) {
     SCOPED_TRACE("pipe2 call " + std::to_string(nth) + " fails");
     safeexec::testing::clear_faults();

@@ -25,6 +25,7 @@
 
 #include "leak_check.hpp"
 #include "support/kernel_features.hpp"
+#include "support/sanitizers.hpp"
 #include "test_child.hpp"
 
 namespace {
@@ -46,28 +47,8 @@ using SpawnHardening = safeexec_test::LeakChecked;
 // seam is not counted here, and its failure report travels through a pipe -
 // which is why the two concurrent-fork tests are excluded from
 // the tsan test preset. Sanitizers also make every frame bigger.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kChildSharesMemory = false;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kChildSharesMemory = false;
-#else
-constexpr bool kChildSharesMemory = true;
-#endif
-#else
-constexpr bool kChildSharesMemory = true;
-#endif
+using safeexec_test_support::kSanitized;
+constexpr bool kChildSharesMemory = !safeexec_test_support::kUnderTsan;
 
 /// Faults fired in the child are counted here only when it shares our memory.
 void expect_child_faults(unsigned n) {

@@ -8,14 +8,7 @@
 // still overrides it. Nothing is defined in other builds.
 #pragma once
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SAFEEXEC_TEST_UNDER_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define SAFEEXEC_TEST_UNDER_TSAN 1
-#endif
+#include "support/sanitizers.hpp"
 
 #ifdef SAFEEXEC_TEST_UNDER_TSAN
 extern "C" const char* __tsan_default_options() {
