@@ -15,6 +15,8 @@
 #include <string>
 
 #include "leak_check.hpp"
+#include "support/child_census.hpp"
+#include "support/sanitizers.hpp"
 #include "test_child.hpp"
 
 namespace {
@@ -58,9 +60,14 @@ void (*handler_for(Host h))(int) {
   return h == Host::ignores_sigchld ? SIG_IGN : reap_everything;
 }
 
+// Whether a stolen child's status is always recovered here. The library's
+// probe decides; mirror it by what the library did for an exited child the
+// kernel reaped (SIG_IGN). Under TSan the library's child is a real fork
+// whose pidfd is opened after it (spawn.cpp), and TSan runs signal handlers
+// late: a host may take the child before there is a pidfd, or the library
+// may reap first. There either outcome is right, and neither is required.
 bool kernel_recovers_status() {
-  // The library's probe decides; mirror it with the same harmless call here
-  // by looking at what the library did for an exited, stolen child.
+  if (safeexec_test_support::kUnderTsan) return false;
   SigchldAs ign(SIG_IGN);
   safeexec::Process p = safeexec::create_process({"true"});
   try {
@@ -84,8 +91,13 @@ TEST_P(HostSetups, ExecuteReportsTheRealStatusOrATypedError) {
     } catch (const safeexec::ProcessExecutionError& e) {
       EXPECT_EQ(e.exit_code(), 3);
     }
-  } else {
+  } else if (!safeexec_test_support::kUnderTsan) {
     EXPECT_THROW((void)safeexec::execute({"true"}), safeexec::StatusLostError);
+  } else {
+    try {
+      (void)safeexec::execute({"true"});
+    } catch (const safeexec::StatusLostError&) {  // the host was first: allowed here
+    }
   }
   // A timeout is a timeout, whatever happens to the status afterwards.
   const auto start = Clock::now();
@@ -121,8 +133,13 @@ TEST_P(HostSetups, WaitReturnsWhileAnUnrelatedChildRuns) {
   const auto start = Clock::now();
   if (recovers) {
     EXPECT_EQ(p.wait().exit_code(), 0);
-  } else {
+  } else if (!safeexec_test_support::kUnderTsan) {
     EXPECT_THROW((void)p.wait(), safeexec::StatusLostError);
+  } else {
+    try {
+      EXPECT_EQ(p.wait().exit_code(), 0);
+    } catch (const safeexec::StatusLostError&) {  // the host was first: allowed here
+    }
   }
   EXPECT_LT(Clock::now() - start, 2s);
 }
@@ -150,12 +167,9 @@ TEST_F(HostReaping, UnkillableChildDoesNotHoldExecutePastItsBound) {
   // 1.5 s and must then be reaped (no zombie left for the leak check).
   EXPECT_TRUE(
       eventually([&] { return safeexec_test::live_processes_with_arg(token).empty(); }, 5s));
-  EXPECT_TRUE(eventually(
-      [] {
-        siginfo_t info{};
-        return ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 && errno == ECHILD;
-      },
-      2s))
+  // Our children, zombies included (not "no child at all": a TSan build's
+  // symbolizer is a child of ours for the whole run).
+  EXPECT_TRUE(eventually([] { return safeexec_test_support::our_children().empty(); }, 2s))
       << "the background reaper left a zombie";
 }
 
