@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -46,6 +47,24 @@ TEST_F(TimeBounds, NeverEndingWriterTimesOutOnTime) {
         << "cap " << cap << ": median "
         << std::chrono::duration_cast<std::chrono::milliseconds>(took[2]).count() << " ms";
   }
+}
+
+// Item 1 made exact: every read of the child's output is refused with
+// EAGAIN (as after a spurious wake-up), so the full pipe stays readable and
+// poll() is never idle, however fast this machine reads. Only a deadline
+// looked at on every pass ends the run on time; the old loop (it looked only
+// after an idle poll) spun until the refusals ran out, seconds later.
+TEST_F(TimeBounds, DeadlineHoldsWhilePollIsNeverIdle) {
+  safeexec::testing::inject_fault(safeexec::testing::Call::read, 1, EAGAIN, 20000000);
+  const auto start = Clock::now();
+  EXPECT_THROW(
+      (void)safeexec::execute({"yes"}, safeexec::ExecuteOptions{}.timeout(200ms).kill_grace(100ms)),
+      safeexec::TimeoutError);
+  const auto took = Clock::now() - start;
+  safeexec::testing::clear_faults();
+  const auto slack = safeexec_test_support::kSanitized ? 2000ms : 400ms;
+  EXPECT_LT(took, 200ms + 100ms + slack)
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
 }
 
 // Item 1, the same for the linger deadline: a command that exits at once
