@@ -28,9 +28,10 @@ std::optional<Node> find_descendant(Node root, ChildrenOf&& children_of, Matches
   for (int depth = 0; depth < kMaxDescendantDepth && !level.empty(); ++depth) {
     std::vector<Node> next;
     for (const Node& parent : level) {
-      for (Node& child : children_of(parent)) {
+      std::vector<Node> children = children_of(parent);
+      for (Node& child : children) {
         if (++visited > kMaxDescendantsVisited) return std::nullopt;
-        if (matches(child)) return std::move(child);
+        if (matches(child)) return std::optional<Node>(std::move(child));
         next.push_back(std::move(child));
       }
     }
