@@ -29,3 +29,32 @@ ensure_packages() {
 BASE_PACKAGES=(build-essential cmake ninja-build g++ clang clang-tidy clang-format clang-tools
   cppcheck llvm libclang-rt-14-dev libgtest-dev librapidcheck-dev libbenchmark-dev
   libboost1.81-dev libseccomp-dev python3 zip unzip git)
+
+# wine_session_start PREFIX: the Wine set-up ci/windows and ci/mutants/run-windows
+# share. A private prefix (made once: 4-30 s), one persistent wineserver for
+# the whole run (0.02 s per process instead of 0.7 s; its pid in
+# WINE_SERVER_PID, for wine_session_stop), and Wine's services started here
+# on /dev/null: they keep a copy of the stdout of the first Wine process of
+# a server, and if that were a pipe (test discovery reads one) it would never
+# close. Every step bounded.
+wine_session_start() {
+  export WINEPREFIX="$1" SAFEEXEC_WINEPREFIX="$1" WINEDEBUG=-all WINEARCH=win64
+  export WINEDLLOVERRIDES="winedbg.exe=d;mscoree=d;mshtml=d"
+  unset DISPLAY
+  mkdir -p "$(dirname "$WINEPREFIX")"
+  if [ ! -f "$WINEPREFIX/system.reg" ]; then
+    timeout -k 5 180 wineboot -i >/dev/null 2>&1 </dev/null || die "wineboot failed"
+  fi
+  wineserver -p >/dev/null 2>&1 </dev/null &
+  WINE_SERVER_PID=$!
+  timeout -k 5 120 wine cmd.exe /c exit >/dev/null 2>&1 </dev/null || true
+}
+
+# wine_session_stop: only our prefix's server, by its prefix (wineserver -k
+# is SIGINT to that server: SIGTERM orphans services.exe); then by pid.
+wine_session_stop() {
+  timeout -k 5 30 wineserver -k >/dev/null 2>&1 || true
+  if [ -n "${WINE_SERVER_PID:-}" ] && kill -0 "$WINE_SERVER_PID" 2>/dev/null; then
+    kill -INT "$WINE_SERVER_PID" || true
+  fi
+}
