@@ -24,6 +24,7 @@
 
 #include "safeexec/safeexec.hpp"
 #include "support.hpp"
+#include "support/split_nul.hpp"
 
 namespace safeexec_props {
 namespace {
@@ -51,20 +52,7 @@ safeexec::EnvMap parse_env(const std::string& listing) {
   return env;
 }
 
-std::vector<std::string> split_nul(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < s.size()) {
-    const std::size_t end = s.find('\0', start);
-    if (end == std::string::npos) {
-      out.push_back(s.substr(start));
-      break;
-    }
-    out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
+using safeexec_test_support::split_nul;
 
 RC_GTEST_PROP(DataRoundTrip, F09_AnyBytesThroughEchoComeBackExactly, ()) {
   // Small inputs byte by byte (shrinks to the offending byte); large ones

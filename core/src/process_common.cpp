@@ -1,6 +1,7 @@
 // process_common.cpp - the half of the Process handle that is the same on
 // every platform: its life cycle (the backend's destroy_state() does the
-// killing and reaping) and communicate(), written once on top of the
+// killing and reaping), the accessors of the state both backends share,
+// and communicate(), written once on top of the
 // backend's pump (process_access.hpp) and the public wait calls. Each
 // backend's process_state.hpp is found through its include directory.
 #include <algorithm>
@@ -29,6 +30,22 @@ Process& Process::operator=(Process&& other) noexcept {
 
 Process::~Process() {
   if (state_) detail::destroy_state(*state_);
+}
+
+int Process::stdin_fd() const noexcept {
+  return state_ ? state_->stdin_fd : -1;
+}
+int Process::stdout_fd() const noexcept {
+  return state_ ? state_->stdout_fd : -1;
+}
+int Process::stderr_fd() const noexcept {
+  return state_ ? state_->stderr_fd : -1;
+}
+bool Process::leads_process_group() const noexcept {
+  return state_ && state_->own_group;
+}
+ExitStatus Process::status() const noexcept {
+  return state_ ? state_->status : ExitStatus();
 }
 
 Output Process::communicate(std::string_view input, std::optional<Deadline> deadline,

@@ -34,6 +34,7 @@
 #include "safeexec/safeexec.hpp"
 #include "support/child_census.hpp"
 #include "support/kernel_features.hpp"
+#include "support/split_nul.hpp"
 
 #ifndef SAFEEXEC_TEST_CHILD
 #error "SAFEEXEC_TEST_CHILD must name the safeexec-test-child binary"
@@ -64,21 +65,7 @@ inline safeexec::ExecuteOptions bounded() {
   return safeexec::ExecuteOptions{}.timeout(kCommandLimit);
 }
 
-/// Splits "a\0b\0" into {"a", "b"} (each entry NUL-terminated, as the helper writes).
-inline std::vector<std::string> split_nul(std::string_view data) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < data.size()) {
-    std::size_t end = data.find('\0', start);
-    if (end == std::string_view::npos) {
-      ADD_FAILURE() << "unterminated entry in helper output";
-      end = data.size();
-    }
-    out.emplace_back(data.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
+using safeexec_test_support::split_nul;
 
 /// The arguments the helper received (argv[2...]) through execute().
 inline std::vector<std::string> argv_seen_by_child(const std::vector<std::string>& args,

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "safeexec/safeexec.hpp"
+#include "support/split_nul.hpp"
 #include "win_leak_check.hpp"
 
 namespace safeexec_test {
@@ -38,20 +39,7 @@ inline bool under_wine() {
     if (::safeexec_test::under_wine()) GTEST_SKIP() << "windows-native: " << (reason); \
   } while (0)
 
-inline std::vector<std::string> split_nul(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < s.size()) {
-    const std::size_t end = s.find('\0', start);
-    if (end == std::string::npos) {
-      out.push_back(s.substr(start));
-      break;
-    }
-    out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
+using safeexec_test_support::split_nul;
 
 /// A fresh directory under %TEMP%, removed with everything in it at scope end.
 class TempDir {

@@ -257,21 +257,6 @@ pid_t Process::pid() const noexcept {
 int Process::pidfd() const noexcept {
   return state_ ? state_->child.pidfd() : -1;
 }
-int Process::stdin_fd() const noexcept {
-  return state_ ? state_->stdin_fd : -1;
-}
-int Process::stdout_fd() const noexcept {
-  return state_ ? state_->stdout_fd : -1;
-}
-int Process::stderr_fd() const noexcept {
-  return state_ ? state_->stderr_fd : -1;
-}
-bool Process::leads_process_group() const noexcept {
-  return state_ && state_->own_group;
-}
-ExitStatus Process::status() const noexcept {
-  return state_ ? state_->status : ExitStatus();
-}
 
 void Process::close_stdin() noexcept {
   if (state_) state_->close_stdin();

@@ -73,19 +73,34 @@ int spew(std::size_t n_out, std::size_t n_err) {
              : 3;
 }
 
-int grandchild(const wchar_t* ms) {
+// Starts this program again as "sleep <ms>"; with `share_stdio`, the copy
+// inherits this process's stdout and stderr. Its pid, or 0 on failure.
+DWORD start_sleeping_copy(const wchar_t* ms, bool share_stdio) {
   wchar_t self[MAX_PATH];
   GetModuleFileNameW(nullptr, self, MAX_PATH);
   std::wstring cmd = L"\"" + std::wstring(self) + L"\" sleep " + ms;
   STARTUPINFOW si{};
   si.cb = sizeof si;
-  PROCESS_INFORMATION pi{};
-  if (!CreateProcessW(self, cmd.data(), nullptr, nullptr, FALSE, 0, nullptr, nullptr, &si, &pi)) {
-    return 4;
+  if (share_stdio) {
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = nullptr;
+    si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
+    si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
   }
-  out(std::to_string(pi.dwProcessId) + "\n");
+  PROCESS_INFORMATION pi{};
+  if (!CreateProcessW(self, cmd.data(), nullptr, nullptr, share_stdio ? TRUE : FALSE, 0, nullptr,
+                      nullptr, &si, &pi)) {
+    return 0;
+  }
   CloseHandle(pi.hThread);
   CloseHandle(pi.hProcess);
+  return pi.dwProcessId;
+}
+
+int grandchild(const wchar_t* ms) {
+  const DWORD pid = start_sleeping_copy(ms, false);
+  if (pid == 0) return 4;
+  out(std::to_string(pid) + "\n");
   Sleep(static_cast<DWORD>(_wtoi(ms)));
   return 0;
 }
@@ -94,21 +109,7 @@ int grandchild(const wchar_t* ms) {
 // sleeps `ms`, writes a line, and exits 0 at once: the pipes outlive the
 // child (a background job holding them), which execute()'s linger ends.
 int hold_pipes(const wchar_t* ms) {
-  wchar_t self[MAX_PATH];
-  GetModuleFileNameW(nullptr, self, MAX_PATH);
-  std::wstring cmd = L"\"" + std::wstring(self) + L"\" sleep " + ms;
-  STARTUPINFOW si{};
-  si.cb = sizeof si;
-  si.dwFlags = STARTF_USESTDHANDLES;
-  si.hStdInput = nullptr;
-  si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
-  si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
-  PROCESS_INFORMATION pi{};
-  if (!CreateProcessW(self, cmd.data(), nullptr, nullptr, TRUE, 0, nullptr, nullptr, &si, &pi)) {
-    return 4;
-  }
-  CloseHandle(pi.hThread);
-  CloseHandle(pi.hProcess);
+  if (start_sleeping_copy(ms, true) == 0) return 4;
   return out("child done\n") ? 0 : 3;
 }
 
