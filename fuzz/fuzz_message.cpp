@@ -447,8 +447,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* raw, std::size_t size)
   const std::string out_x = check_excerpt(data, limit, secrets, input);
   const std::string err_x = check_excerpt(input + data, limit / 2, secrets, input);
 
-  const safeexec::ExitStatus status = code >= 0 ? safeexec::ExitStatus::exited(code % 256)
-                                                : safeexec::ExitStatus::signaled(-code % 65);
+  const safeexec::ExitStatus status = code >= 0
+                                          ? safeexec::ExitStatus::exited(code % 256)
+                                          : safeexec::ExitStatus::signaled(1 + (-code - 1) % 64);
   const std::string msg =
       safeexec::detail::failure_message(safeexec::describe_argv(a, secrets), status, out_x, err_x);
   std::size_t lines = 0;

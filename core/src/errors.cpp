@@ -89,9 +89,19 @@ std::string ExitStatus::str() const {
       return "killed by signal " + std::to_string(value_) +
              (abbrev != nullptr ? std::string(" (SIG") + abbrev + ")" : std::string());
     }
+    case Kind::lost:
+      return "exit status unknown (reaped by someone else)";
   }
   return "unknown";
 }
+
+namespace detail {
+void throw_not_a_signal(int signal) {
+  throw InvalidArgument("ExitStatus::signaled(" + std::to_string(signal) +
+                        "): not a signal number; a child is never killed by signal " +
+                        std::to_string(signal));
+}
+}  // namespace detail
 
 SystemError::SystemError(const std::string& what, int error_code)
     : Error(what + ": " + describe_errno(error_code)), error_code_(error_code) {}
@@ -125,8 +135,11 @@ TimeoutError::TimeoutError(const std::string& what, std::chrono::milliseconds ti
 OutputLimitError::OutputLimitError(const std::string& what, std::string stream, std::size_t limit)
     : Error(what), stream_(std::move(stream)), limit_(limit) {}
 
-KillError::KillError(pid_t pid, int signal, int error_code)
-    : SystemError("cannot send signal " + std::to_string(signal) + " to pid " + std::to_string(pid),
+KillError::KillError(pid_t pid, int signal, int error_code, const std::string& why)
+    : SystemError(why.empty() ? "cannot send signal " + std::to_string(signal) + " to pid " +
+                                    std::to_string(pid)
+                              : "signal " + std::to_string(signal) + " to pid " +
+                                    std::to_string(pid) + " was sent, but the child " + why,
                   error_code),
       pid_(pid),
       signal_(signal) {}

@@ -47,10 +47,15 @@ std::string stop_child(Process& child, const ExecuteOptions& o) {
   const std::optional<ExitStatus> st =
       detail::ProcessAccess::terminate_bounded(child, o.kill_grace());
   if (st) return "was killed (" + st->str() + ")";
-  // It could not be signalled (EPERM: it changed its uid). We waited the
-  // grace already: the handle's destroy hands it to a background reaper at
-  // once instead of waiting again.
+  // It could not be signalled (EPERM: it changed its uid), or it died and a
+  // foreign ptrace tracer holds its zombie. We waited the grace already: the
+  // handle's destroy hands it to a background reaper at once instead of
+  // waiting again.
   detail::ProcessAccess::set_destroy_wait(child, std::chrono::milliseconds(0));
+  const std::string held = detail::ProcessAccess::unreapable(child);
+  if (!held.empty()) {
+    return "was killed, but it " + held + " (a background thread reaps it once it can)";
+  }
   return "could not be killed (no permission to signal it) and was left running";
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "safeexec/process.hpp"
@@ -58,6 +59,10 @@ struct ProcessAccess {
   /// could not be signalled and is still running (the handle keeps it).
   static std::optional<ExitStatus> terminate_bounded(Process& p,
                                                      std::chrono::milliseconds grace) noexcept;
+  /// When terminate_bounded() gave nullopt for a child that had exited but
+  /// could not be reaped (a foreign ptrace tracer holds it): what held it
+  /// ("exited, not yet reapable: traced by pid N"); "" otherwise.
+  static std::string unreapable(const Process& p);
 };
 
 }  // namespace safeexec::detail

@@ -121,5 +121,9 @@ void ProcessAccess::set_destroy_wait(Process& p, std::chrono::milliseconds d) no
   p.state_->destroy_wait = d;
 }
 
+std::string ProcessAccess::unreapable(const Process& p) {
+  return p.state_ ? p.state_->unreapable : std::string();
+}
+
 }  // namespace detail
 }  // namespace safeexec

@@ -30,6 +30,9 @@ struct ProcessStateCommon {
   int stderr_fd = -1;
   bool own_group = false;  ///< the child leads its own process group (its own job on Windows)
   ExitStatus status;
+  /// Why the child, which has exited, could not be reaped when a bounded
+  /// wait gave up ("exited, not yet reapable: traced by pid N"), or "".
+  std::string unreapable;
   std::chrono::milliseconds destroy_wait{2000};
   PumpState pump;
 };

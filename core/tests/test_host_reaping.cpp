@@ -23,6 +23,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using safeexec::ExitStatus;
 using safeexec::testing::Call;
 using safeexec::testing::KernelFeature;
 using safeexec_test::child_cmd;
@@ -129,6 +130,47 @@ TEST_P(HostSetups, LostStatusIsAStatusLostErrorNamingSigchld) {
     EXPECT_NE(std::string(e.what()).find("SIGCHLD"), std::string::npos) << e.what();
   }
   EXPECT_LT(Clock::now() - start, 2s);
+}
+
+// Issue 18 item 3 (H20): a lost status stays lost. After the first
+// StatusLostError, every later wait, try_wait and terminate throws the same
+// error type, and status() says "lost" in its type - never the "killed by
+// signal 0" it used to invent.
+TEST_P(HostSetups, LostStatusStaysLost) {
+  safeexec::testing::disable_kernel_features(static_cast<unsigned>(KernelFeature::pidfd_info_exit));
+  const SigchldAs host(handler_for(GetParam()));
+  safeexec::Process p = safeexec::create_process({"sh", "-c", "exit 3"});
+  const pid_t pid = p.pid();
+  ASSERT_TRUE(eventually([pid] { return safeexec_test::proc_state(pid) == '\0'; }, 5s))
+      << "the host did not reap the child";
+  EXPECT_THROW((void)p.wait(), safeexec::StatusLostError);
+  for (int again = 0; again < 2; ++again) {
+    EXPECT_THROW((void)p.wait(), safeexec::StatusLostError) << "call " << again;
+    EXPECT_THROW((void)p.try_wait(), safeexec::StatusLostError) << "call " << again;
+    EXPECT_THROW((void)p.wait_until(Clock::now() + 10ms), safeexec::StatusLostError);
+    EXPECT_THROW((void)p.terminate(10ms), safeexec::StatusLostError);
+  }
+  const ExitStatus st = p.status();
+  EXPECT_FALSE(st.running());
+  EXPECT_NE(st.kind(), ExitStatus::Kind::signaled) << st.str();
+  EXPECT_NE(st.kind(), ExitStatus::Kind::exited) << st.str();
+  EXPECT_EQ(st.signal(), 0);
+  EXPECT_EQ(st.exit_code(), -1);
+  EXPECT_FALSE(st.success());
+  EXPECT_EQ(st.str().find("signal"), std::string::npos) << st.str();
+  EXPECT_TRUE(st.lost_status()) << st.str();
+  EXPECT_EQ(st, ExitStatus::lost());
+  EXPECT_EQ(p.send_signal(SIGKILL), safeexec::KillOutcome::gone);
+}
+
+// No ExitStatus says "killed by signal 0" (or a negative signal).
+TEST_F(HostReaping, ExitStatusRefusesSignalZeroAsADeath) {
+  EXPECT_THROW((void)ExitStatus::signaled(0), safeexec::InvalidArgument);
+  EXPECT_THROW((void)ExitStatus::signaled(-9), safeexec::InvalidArgument);
+  EXPECT_EQ(ExitStatus::signaled(SIGKILL).signal(), SIGKILL);
+  EXPECT_EQ(ExitStatus::lost().str(), "exit status unknown (reaped by someone else)");
+  EXPECT_NE(ExitStatus::lost(), ExitStatus());
+  EXPECT_FALSE(ExitStatus::lost().running());
 }
 
 // Process::wait() must not sleep inside waitid until every child of the

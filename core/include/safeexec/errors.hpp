@@ -149,10 +149,13 @@ class OutputLimitError : public Error {
 };
 
 /// kill_process() could not deliver a signal to a process that still exists
-/// (EPERM, for instance). Logged once at error level when raised.
+/// (EPERM, for instance), or - with `why` - signalled a process that could
+/// then not be reaped in time (ETIMEDOUT; `why` says what held it, e.g.
+/// "exited, not yet reapable: traced by pid 42"). Logged once at error level
+/// when raised.
 class KillError : public SystemError {
  public:
-  KillError(pid_t pid, int signal, int error_code);
+  KillError(pid_t pid, int signal, int error_code, const std::string& why = {});
   pid_t pid() const noexcept { return pid_; }
   int signal() const noexcept { return signal_; }
 

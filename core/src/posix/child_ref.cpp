@@ -172,4 +172,32 @@ bool ChildRef::await_exit(std::optional<Deadline> deadline) const noexcept {
   }
 }
 
+int ChildRef::reap_within(std::optional<Deadline> deadline, Clock::duration held_patience,
+                          ReapWait* out) noexcept {
+  constexpr auto kLongestNap = std::chrono::milliseconds(50);
+  Clock::duration nap = std::chrono::milliseconds(1);
+  std::optional<Deadline> give_up_held;
+  for (;;) {
+    if (try_reap(&out->result, &out->status) != 0) return -1;
+    out->held = false;
+    if (out->result != ReapResult::running) return 0;
+    const bool exited = has_exited();
+    const Deadline now = Clock::now();
+    out->held = exited;
+    if (deadline && now >= *deadline) return 0;
+    if (!exited) {
+      (void)await_exit(deadline);  // sleeps on the pidfd (or a bounded backoff without one)
+      continue;
+    }
+    // Exited, not reapable: the pidfd stays readable, so polling it would
+    // return at once. Sleep instead, and look again.
+    if (!give_up_held) give_up_held = saturating_deadline(now, held_patience);
+    if (now >= *give_up_held) return 0;
+    Clock::duration sleep = std::min(nap, *give_up_held - now);
+    if (deadline) sleep = std::min(sleep, *deadline - now);
+    std::this_thread::sleep_for(sleep);
+    nap = std::min<Clock::duration>(nap * 2, kLongestNap);
+  }
+}
+
 }  // namespace safeexec::detail

@@ -9,7 +9,8 @@
 // Waiting never blocks inside waitid(): a host that ignores SIGCHLD makes a
 // blocking waitid sleep until *every* child of the process has exited. We
 // poll for the exit (pidfd readable, or a short backoff without one) and
-// then reap with WNOHANG.
+// then reap with WNOHANG - and where the exit is seen but the reap is not
+// possible yet (a ptrace tracer holds the zombie), back off, never spin.
 #pragma once
 
 #include <signal.h>
@@ -28,6 +29,15 @@ enum class ReapResult {
   reaped,     ///< exited and reaped by us: the status is known
   recovered,  ///< reaped by someone else, status recovered from the pidfd
   lost,       ///< reaped by someone else (SIGCHLD ignored, or a host reaper); status unknown
+};
+
+/// Where reap_within() stopped.
+struct ReapWait {
+  ReapResult result = ReapResult::running;
+  ExitStatus status;  ///< set on `reaped` and `recovered`
+  /// Still `running` at the end although the child's pidfd says it exited:
+  /// its zombie is held (by a foreign ptrace tracer) - see unreapable.hpp.
+  bool held = false;
 };
 
 class ChildRef {
@@ -61,6 +71,15 @@ class ChildRef {
   /// Waits until the child has exited or `deadline` passes, without reaping.
   /// Returns true when it has exited. No deadline: waits as long as it takes.
   bool await_exit(std::optional<Deadline> deadline) const noexcept;
+
+  /// Reaps the child once it can, waiting until `deadline` (nullopt: as long
+  /// as it takes) and, once it has exited but cannot be reaped, at most
+  /// `held_patience` more. Sleeps on the pidfd while the child runs; while
+  /// it has exited but waitid() does not see it (a foreign tracer holds the
+  /// zombie, so the pidfd stays readable) it backs off from 1 ms to 50 ms
+  /// instead of polling again at once. -1 with errno when waitid fails.
+  int reap_within(std::optional<Deadline> deadline, Clock::duration held_patience,
+                  ReapWait* out) noexcept;
 
   /// Forgets the child: closes the pidfd, pid -1.
   void clear() noexcept;

@@ -1,11 +1,14 @@
 // kernel_features.hpp - what this kernel (and any seccomp filter around us)
-// lets the library use, probed once per process.
+// lets the library use, probed until the kernel has answered, then kept.
 //
 // After Go's os/pidfd_linux.go checkPidfd: a feature counts as present only
 // when a harmless call of it succeeds here, so a kernel that has the syscall
 // but a filter that refuses it (ENOSYS, EPERM) is treated as an old kernel.
 // Every user of a feature has a fallback; the probe decides which path runs,
-// it never decides whether a spawn can work.
+// it never decides whether a spawn can work. Only "not supported" (ENOSYS,
+// EINVAL, EPERM, ...) is an answer: "not now" (EMFILE, ENFILE, ENOMEM, EINTR,
+// EAGAIN - a first spawn at the descriptor limit) reads as absent for that
+// call only, and the next call probes again.
 #pragma once
 
 namespace safeexec::detail {
@@ -20,7 +23,8 @@ struct KernelFeatures {
   bool pidfd_info_exit = false;
 };
 
-/// The features of this process's kernel, probed on first use (thread-safe).
+/// The features of this process's kernel, probed on first use and kept once
+/// every probe answered yes or no (thread-safe).
 /// In the test-only build, features disabled through
 /// safeexec::testing::disable_kernel_features() read as absent.
 KernelFeatures kernel_features() noexcept;

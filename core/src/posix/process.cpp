@@ -25,6 +25,7 @@
 #include "safeexec/process.hpp"
 #include "signal_range.hpp"
 #include "sys.hpp"
+#include "unreapable.hpp"
 
 namespace safeexec {
 using detail::ProcessState;
@@ -56,8 +57,23 @@ void ProcessState::close_pipes() noexcept {
 
 namespace {
 
+/// How long terminate() waits, after SIGKILL, for a child that has exited
+/// but is held by a foreign tracer: the kill did its work, and waiting the
+/// whole SIGKILL bound would not make the tracer let go.
+constexpr auto kHeldPatience = std::chrono::milliseconds(100);
+
+[[noreturn]] void throw_status_lost(pid_t pid) {
+  throw StatusLostError("child " + std::to_string(pid) +
+                            " was reaped by someone else - the host ignores SIGCHLD or reaps "
+                            "every child (waitpid(-1)) - and this kernel cannot recover its "
+                            "exit status from the pidfd (Linux 6.15+ can)",
+                        ECHILD);
+}
+
 /// Applies what try_reap found to the handle. Throws StatusLostError when
-/// the status is gone; `*out` is set otherwise, unless still running.
+/// the status is gone - and so does every later wait: the status stays
+/// ExitStatus::lost(), never a guess; `*out` is set otherwise, unless still
+/// running.
 bool settle(ProcessState& s, ReapResult r, ExitStatus st, ExitStatus* out) {
   switch (r) {
     case ReapResult::running:
@@ -70,63 +86,84 @@ bool settle(ProcessState& s, ReapResult r, ExitStatus st, ExitStatus* out) {
     case ReapResult::lost:
       break;
   }
-  const pid_t pid = s.child.pid();
-  s.status = ExitStatus::signaled(0);  // not running; the real status is unknown
+  s.lost_pid = s.child.pid();
+  s.status = ExitStatus::lost();
   s.child.clear();
-  throw StatusLostError("child " + std::to_string(pid) +
-                            " was reaped by someone else - the host ignores SIGCHLD or reaps "
-                            "every child (waitpid(-1)) - and this kernel cannot recover its "
-                            "exit status from the pidfd (Linux 6.15+ can)",
-                        ECHILD);
+  throw_status_lost(s.lost_pid);
 }
 
-/// One non-blocking reap attempt; nullopt while running.
-std::optional<ExitStatus> reap_now(ProcessState& s) {
+/// The status when the handle has settled it (reaped, or lost: thrown
+/// again); nullopt while the child is ours to reap.
+std::optional<ExitStatus> settled_status(const ProcessState& s) {
+  if (s.status.lost_status()) throw_status_lost(s.lost_pid);
   if (!s.status.running() || !s.child) return s.status;
-  ReapResult r = ReapResult::running;
-  ExitStatus st;
-  if (s.child.try_reap(&r, &st) != 0) {
+  return std::nullopt;
+}
+
+/// Why the child could not be reaped: what held it, from /proc - asked
+/// only when its pidfd says it exited, or when it has no pidfd to say so.
+std::string why_unreaped(const ProcessState& s, bool held) noexcept {
+  if (!held && s.child.pidfd() >= 0) return {};
+  return detail::describe_unreapable(s.child.pid(), held);
+}
+
+/// Reaps the child by `deadline` (nullopt: however long it takes; a past
+/// deadline: one look); nullopt when it is still running - or has exited
+/// but is held (s.unreapable then says by whom) - at the end.
+std::optional<ExitStatus> reap_by(ProcessState& s, std::optional<Deadline> deadline,
+                                  Clock::duration held_patience = Clock::duration::max()) {
+  if (auto st = settled_status(s)) return st;
+  detail::ReapWait w;
+  if (s.child.reap_within(deadline, held_patience, &w) != 0) {
     throw IoError("waitid on child " + std::to_string(s.child.pid()) + " failed", errno);
   }
   ExitStatus out;
-  if (settle(s, r, st, &out)) return out;
+  if (settle(s, w.result, w.status, &out)) return out;
+  // A bounded wait that gave up on a dead child says why (a zombie a tracer
+  // holds); polling a running child reads nothing more.
+  s.unreapable = w.held ? why_unreaped(s, true) : std::string();
   return std::nullopt;
 }
 
 /// Reaps a child we expect to be dead or dying, never throwing; used by the
-/// destructor. Returns false when it did not exit by `deadline`.
+/// destructor. Returns false when it could not be reaped by `deadline`
+/// (s.unreapable says why when it had exited).
 bool reap_quietly(ProcessState& s, Deadline deadline) noexcept {
   for (;;) {
-    ReapResult r = ReapResult::running;
-    ExitStatus st;
-    if (s.child.try_reap(&r, &st) != 0) {
+    detail::ReapWait w;
+    if (s.child.reap_within(deadline, Clock::duration::max(), &w) != 0) {
       // An unexpected waitid failure (only the fault seam makes one): wait
       // once more after a pause rather than spin.
       if (Clock::now() >= deadline) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
       continue;
     }
-    if (r != ReapResult::running) {
-      s.status = (r == ReapResult::lost) ? ExitStatus::signaled(0) : st;
-      if (r == ReapResult::lost) {
-        detail::log(LogLevel::warning, "safeexec: child " + std::to_string(s.child.pid()) +
-                                           " was reaped by someone else; its status is lost");
-      }
-      s.child.clear();
-      return true;
+    if (w.result == ReapResult::running) {
+      s.unreapable = why_unreaped(s, w.held);
+      return false;
     }
-    if (!s.child.await_exit(deadline)) return false;
+    s.status = (w.result == ReapResult::lost) ? ExitStatus::lost() : w.status;
+    if (w.result == ReapResult::lost) {
+      s.lost_pid = s.child.pid();
+      detail::log(LogLevel::warning, "safeexec: child " + std::to_string(s.child.pid()) +
+                                         " was reaped by someone else; its status is lost");
+    }
+    s.child.clear();
+    return true;
   }
 }
 
 /// A child that outlived its handle's bounded destroy: reap it on a thread
-/// of its own whenever it exits, so it never stays a zombie.
-void hand_to_background_reaper(detail::ChildRef child) noexcept {
+/// of its own whenever it exits (or its tracer lets go of it), so it never
+/// stays a zombie. `why`: what held it, when it had exited.
+void hand_to_background_reaper(detail::ChildRef child, const std::string& why) noexcept {
   const pid_t pid = child.pid();
   detail::log(LogLevel::warning,
-              "safeexec: child " + std::to_string(pid) +
-                  " did not die within destroy_wait after SIGKILL (it may run as another user); "
-                  "a background thread will reap it when it exits");
+              why.empty() ? "safeexec: child " + std::to_string(pid) +
+                                " did not die within destroy_wait after SIGKILL (it may run as "
+                                "another user); a background thread will reap it when it exits"
+                          : "safeexec: child " + std::to_string(pid) + " was killed and " + why +
+                                "; a background thread will reap it when it can");
   try {
     std::thread([c = std::move(child)]() mutable {
       ProcessState s;
@@ -196,7 +233,7 @@ void destroy(ProcessState& s) noexcept {
     if (s.own_group) (void)signal_group_members(s.child.pid(), SIGKILL);
     (void)s.child.signal(SIGKILL);
     if (!reap_quietly(s, deadline_after(s.destroy_wait))) {
-      hand_to_background_reaper(std::move(s.child));
+      hand_to_background_reaper(std::move(s.child), s.unreapable);
     }
   }
   s.child.clear();
@@ -211,7 +248,11 @@ int deliver(const ProcessState& s, int signal, bool group, bool leader_on_eperm)
   if (group) {
     const int rc = leader_on_eperm ? signal_group_members(s.child.pid(), signal)
                                    : sys::kill(-s.child.pid(), signal);
-    if (rc == 0 || errno != EPERM || !leader_on_eperm) return rc;
+    if (rc == 0) return 0;
+    // ESRCH: no group has the child's id any more - the child moved to
+    // another one (setpgid) and took nobody along. It is still ours and
+    // unreaped: reach it through its handle; only that can say it is gone.
+    if (errno != ESRCH && (errno != EPERM || !leader_on_eperm)) return rc;
   }
   return s.child.signal(signal);
 }
@@ -219,6 +260,9 @@ int deliver(const ProcessState& s, int signal, bool group, bool leader_on_eperm)
 KillOutcome signal_checked(ProcessState& s, int signal, bool group) {
   detail::validate_signal(signal);
   if (!s.child || !s.status.running()) return KillOutcome::gone;
+  // Exited but unreaped is gone too (CPython's send_signal polls first): a
+  // signal to a zombie reaches nobody, and "delivered" would be a lie.
+  if (s.child.has_exited()) return KillOutcome::gone;
   // The leader is unreaped, so its pid - the group's id - cannot be reused.
   if (deliver(s, signal, group, true) == 0) return KillOutcome::delivered;
   if (errno == ESRCH) return KillOutcome::gone;
@@ -233,7 +277,7 @@ KillOutcome signal_checked(ProcessState& s, int signal, bool group) {
 std::optional<ExitStatus> terminate_impl(ProcessState& s, std::chrono::milliseconds grace,
                                          int* kill_errno) {
   *kill_errno = 0;
-  if (!s.child || !s.status.running()) return s.status;
+  if (auto st = settled_status(s)) return st;
   if (deliver(s, SIGTERM, s.own_group, true) != 0 && errno != ESRCH) *kill_errno = errno;
   // Wait for the leader without reaping it: an unreaped leader keeps its
   // pid, the group's id, from being reused; members may ignore SIGTERM or
@@ -245,8 +289,11 @@ std::optional<ExitStatus> terminate_impl(ProcessState& s, std::chrono::milliseco
   // SIGKILL is delivered at once unless refused: a short bound suffices.
   const Deadline bound = deadline_after(*kill_errno != 0 ? std::chrono::milliseconds(0)
                                                          : std::chrono::milliseconds(1000));
-  if (!s.child.await_exit(bound)) return std::nullopt;
-  return reap_now(s);  // throws IoError when waitid fails; the child stays owned
+  // Throws IoError when waitid fails (the child stays owned); nullopt with
+  // s.unreapable set when a tracer holds the dead child.
+  auto st = reap_by(s, bound, kHeldPatience);
+  if (!st && s.unreapable.empty()) s.unreapable = why_unreaped(s, false);  // no pidfd: ask /proc
+  return st;
 }
 
 }  // namespace
@@ -264,24 +311,19 @@ void Process::close_stdin() noexcept {
 
 std::optional<ExitStatus> Process::try_wait() {
   if (!state_) return ExitStatus();
-  return reap_now(*state_);
+  return reap_by(*state_, Deadline::min());
 }
 
 ExitStatus Process::wait() {
   if (!state_) return ExitStatus();
   for (;;) {
-    if (auto st = reap_now(*state_)) return *st;
-    (void)state_->child.await_exit(std::nullopt);
+    if (auto st = reap_by(*state_, std::nullopt)) return *st;
   }
 }
 
 std::optional<ExitStatus> Process::wait_until(Deadline deadline) {
   if (!state_) return ExitStatus();
-  for (;;) {
-    if (auto st = reap_now(*state_)) return st;
-    if (Clock::now() >= deadline) return std::nullopt;
-    (void)state_->child.await_exit(deadline);
-  }
+  return reap_by(*state_, deadline);
 }
 
 KillOutcome Process::send_signal(int signal) {
@@ -298,8 +340,11 @@ ExitStatus Process::terminate(std::chrono::milliseconds grace) {
   if (!state_) return ExitStatus();
   int kill_errno = 0;
   if (auto st = terminate_impl(*state_, grace, &kill_errno)) return *st;
+  // Not reaped in time: it could not be signalled, or it died and a
+  // foreign tracer holds it (s.unreapable says so).
   KillError e(state_->own_group ? -state_->child.pid() : state_->child.pid(), SIGKILL,
-              kill_errno != 0 ? kill_errno : ETIMEDOUT);
+              kill_errno != 0 ? kill_errno : ETIMEDOUT,
+              kill_errno != 0 ? std::string() : state_->unreapable);
   detail::log(LogLevel::error, e.what());
   throw e;
 }

@@ -14,6 +14,7 @@ namespace safeexec::detail {
 
 struct ProcessState : ProcessStateCommon {
   ChildRef child;
+  pid_t lost_pid = -1;  ///< the child's pid, once its status was lost (status().lost_status())
 
   ProcessState() = default;
   ProcessState(const ProcessState&) = delete;

@@ -18,8 +18,16 @@
 //   ignore-stdin              exit 0 at once, stdin unread
 //   read-some N               read N bytes of stdin, close it, echo them, exit 0
 //   daemon MS                 fork a grandchild holding stdout/stderr for MS ms; exit 0 at once
+//   traced-sleep HOLD MS      fork a tracer (in a process group of its own, holding none of
+//                             our descriptors) that PTRACE_SEIZEs us and never calls waitpid:
+//                             our exit stays hidden from our parent until the tracer exits,
+//                             HOLD ms later. Write "traced by <tracer pid>\n" once attached,
+//                             then sleep MS
+//   leave-group MS            move into our parent's process group (setpgid), write
+//                             "left\n", sleep MS
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -363,6 +371,36 @@ int main(int argc, char** argv) {
     }
     close(0);
     return write_str(got) ? 0 : 4;
+  }
+  if (mode == "traced-sleep") {
+    int ready[2];
+    if (pipe(ready) != 0) return 5;
+    const pid_t me = getpid();
+    const pid_t tracer = fork();
+    if (tracer < 0) return 5;
+    if (tracer == 0) {
+      close(ready[0]);
+      (void)setpgid(0, 0);  // a group kill of our caller's must not end the tracer
+      const int null = open("/dev/null", O_RDWR);
+      for (int fd = 0; fd < 3; ++fd) (void)dup2(null, fd);  // keep none of the caller's pipes
+      if (ptrace(PTRACE_SEIZE, me, nullptr, nullptr) != 0) _exit(7);
+      (void)write(ready[1], "x", 1);
+      sleep_ms(num(2));  // no waitpid: the tracee's death is reported to nobody
+      _exit(0);
+    }
+    close(ready[1]);
+    char byte = 0;
+    if (read(ready[0], &byte, 1) != 1) return 7;
+    close(ready[0]);
+    if (!write_str("traced by " + std::to_string(tracer) + "\n")) return 4;
+    sleep_ms(num(3));
+    return 0;
+  }
+  if (mode == "leave-group") {
+    if (setpgid(0, getpgid(getppid())) != 0) return 5;
+    if (!write_str("left\n")) return 4;
+    sleep_ms(num(2));
+    return 0;
   }
   if (mode == "daemon") {
     const long ms = num(2);
