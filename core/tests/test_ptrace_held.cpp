@@ -43,7 +43,7 @@ constexpr auto kHold = 4000ms;
 constexpr auto kSlack = 700ms;
 /// CPU the waiting thread may spend in a wait that lasts about a second: a
 /// spin on the readable pidfd spends all of it.
-constexpr auto kCpuBound = 150ms;
+constexpr auto kCpuBound = 50ms;
 
 std::string ms_str(Clock::duration d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";

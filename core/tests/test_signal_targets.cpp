@@ -45,7 +45,7 @@ std::string read_until(int fd, const std::string& want) {
 
 safeexec::Process start_group_leaver() {
   safeexec::Process p =
-      safeexec::create_process(child_cmd({"leave-group", "30000"}),
+      safeexec::create_process(child_cmd({"leave-group", "10000"}),
                                safeexec::SpawnOptions{}.stdout_pipe().new_process_group(true));
   EXPECT_EQ(read_until(p.stdout_fd(), "left\n"), "left\n");
   // The set-up holds: the child now sits in our process group.
@@ -71,7 +71,7 @@ TEST_F(SignalTargets, ChildThatLeftItsGroupGetsSigtermFromTerminate) {
 TEST_F(SignalTargets, ChildThatLeftItsGroupGetsSigtermOnAnExecuteTimeout) {
   const auto start = Clock::now();
   try {
-    (void)safeexec::execute(child_cmd({"leave-group", "30000"}),
+    (void)safeexec::execute(child_cmd({"leave-group", "10000"}),
                             safeexec::ExecuteOptions{}.timeout(300ms).kill_grace(3s));
     ADD_FAILURE() << "no TimeoutError";
   } catch (const safeexec::TimeoutError& e) {
