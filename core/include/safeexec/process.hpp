@@ -189,7 +189,16 @@ struct Output {
 /// polls the pidfd), so it still returns when the child exits. On Linux 6.15+
 /// the exit status is recovered from the pidfd (PIDFD_INFO_EXIT); on older
 /// kernels wait() throws StatusLostError (an IoError with ECHILD naming
-/// SIGCHLD) rather than inventing a status.
+/// SIGCHLD) rather than inventing a status - and so does every later wait,
+/// try_wait and terminate; status() is then ExitStatus::lost().
+///
+/// A child a foreign ptrace tracer holds (PTRACE_SEIZE by a debugger or a
+/// monitor that has not called waitpid) has exited but cannot be reaped
+/// until the tracer lets go: wait() waits for that without spinning,
+/// wait_until() keeps its deadline, terminate() throws KillError and
+/// execute() its TimeoutError within their bounds saying "exited, not yet
+/// reapable: traced by pid N", and the destructor hands the child to the
+/// background reaper after destroy_wait().
 class Process {
  public:
   Process(Process&& other) noexcept;
@@ -235,20 +244,22 @@ class Process {
   std::optional<ExitStatus> wait_until(Deadline deadline);
   /// Reaps the child if it has exited; nullopt when it is still running.
   std::optional<ExitStatus> try_wait();
-  /// The status as far as known without a system call.
+  /// The status as far as known without a system call (ExitStatus::lost()
+  /// once StatusLostError was thrown).
   ExitStatus status() const noexcept;
 
   /// Signals the child through its pidfd, so a recycled pid is never hit
   /// (through kill() on the unreaped pid where pidfd_send_signal is missing or
-  /// refused). Returns gone once the child has exited. Throws KillError
+  /// refused). Returns gone once the child has exited, reaped or not (a
+  /// zombie is checked for first, as CPython does). Throws KillError
   /// otherwise, InvalidArgument for a signal outside 0..64.
   KillOutcome send_signal(int signal);
   /// Signals the child's process group (only when it leads one; otherwise the
-  /// child alone). Safe against pid reuse while the child is unreaped. Where
-  /// the kernel refuses the group signal with EPERM (a member runs as another
-  /// user, or a seccomp filter refuses negative pids), each member found in
-  /// /proc is signalled by pid and the leader directly: KillError only when
-  /// the leader itself cannot be signalled.
+  /// child alone; and the child through its handle when it left its group,
+  /// so that no group has its id any more). Safe against pid reuse while the child is unreaped.
+  /// Where the kernel refuses the group signal with EPERM (a member runs as another user, or a
+  /// seccomp filter refuses negative pids), each member found in /proc is signalled by pid and the
+  /// leader directly: KillError only when the leader itself cannot be signalled.
   KillOutcome signal_group(int signal);
   /// SIGTERM, wait up to `grace`, then SIGKILL; reaps. Returns the status.
   /// Never waits longer than `grace` plus the time the kernel needs to

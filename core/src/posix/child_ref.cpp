@@ -39,8 +39,10 @@ constexpr std::uint64_t kPidfdInfoExit = 1U << 3;
 constexpr unsigned long kPidfdGetInfo = _IOWR(0xFF, 11, PidfdInfo);
 
 ExitStatus from_siginfo(const siginfo_t& info) noexcept {
-  return info.si_code == CLD_EXITED ? ExitStatus::exited(info.si_status)
-                                    : ExitStatus::signaled(info.si_status);
+  if (info.si_code == CLD_EXITED) return ExitStatus::exited(info.si_status);
+  // CLD_KILLED / CLD_DUMPED always carry the signal (>= 1); anything else
+  // would be no status we could name - never "killed by signal 0".
+  return info.si_status >= 1 ? ExitStatus::signaled(info.si_status) : ExitStatus::lost();
 }
 
 /// The status a pidfd remembers, when the kernel offers it.
