@@ -6,6 +6,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -108,6 +109,22 @@ inline std::string fds_seen_by_child(safeexec::SpawnOptions options = {}) {
   EXPECT_TRUE(p.wait().success());
   if (!o.out.empty() && o.out.back() == '\n') o.out.pop_back();
   return o.out;
+}
+
+/// Reads `fd` until `want` has been seen, EOF, or `limit` passed; what was read.
+inline std::string read_until(int fd, std::string_view want,
+                              std::chrono::milliseconds limit = 10s) {
+  std::string got;
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (got.find(want) == std::string::npos && std::chrono::steady_clock::now() < end) {
+    pollfd pfd{fd, POLLIN, 0};
+    if (::poll(&pfd, 1, 100) <= 0) continue;
+    char buf[256];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
 }
 
 /// Polls `done` every few milliseconds until it holds or `limit` passes.

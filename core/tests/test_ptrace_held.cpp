@@ -13,7 +13,6 @@
 // ptrace needs permission: the tests run as root, and where Yama's
 // ptrace_scope (or a filter) refuses the tracer, the helper exits 7 before
 // it writes "traced by", and the test fails saying so (no silent pass).
-#include <poll.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,21 +55,6 @@ std::chrono::nanoseconds thread_cpu() {
   return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
 }
 
-/// Reads the child's stdout until a newline or `limit`; what was read.
-std::string read_line(int fd, std::chrono::milliseconds limit = 10s) {
-  std::string line;
-  const auto end = Clock::now() + limit;
-  while (line.find('\n') == std::string::npos && Clock::now() < end) {
-    pollfd pfd{fd, POLLIN, 0};
-    if (::poll(&pfd, 1, 100) <= 0) continue;
-    char buf[256];
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    line.append(buf, static_cast<std::size_t>(n));
-  }
-  return line;
-}
-
 /// The tracer's pid from "traced by N\n", or -1.
 pid_t tracer_of(const std::string& line) {
   const std::string key = "traced by ";
@@ -97,7 +81,7 @@ struct HeldChild {
 
 void start_held(HeldChild& h, safeexec::SpawnOptions opts, const std::string& token) {
   h.p.emplace(safeexec::create_process(traced_child(token), opts.stdout_pipe()));
-  const std::string line = read_line(h.p->stdout_fd());
+  const std::string line = safeexec_test::read_until(h.p->stdout_fd(), "\n");
   h.tracer = tracer_of(line);
   ASSERT_GT(h.tracer, 0) << "the tracer did not attach (ptrace refused?): \"" << line << "\"";
 }

@@ -8,7 +8,6 @@
 // H22: a child that exited but is not reaped yet is gone: a signal to its
 // zombie reaches nobody, so send_signal() and signal_group() say `gone`
 // (CPython's send_signal polls first) - and the status stays to be reaped.
-#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -28,26 +27,11 @@ using safeexec_test::child_cmd;
 using safeexec_test::eventually;
 using SignalTargets = safeexec_test::LeakChecked;
 
-/// Reads the child's stdout until `want` has been seen or 10 s passed.
-std::string read_until(int fd, const std::string& want) {
-  std::string got;
-  const auto end = Clock::now() + 10s;
-  while (got.find(want) == std::string::npos && Clock::now() < end) {
-    pollfd pfd{fd, POLLIN, 0};
-    if (::poll(&pfd, 1, 100) <= 0) continue;
-    char buf[256];
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    got.append(buf, static_cast<std::size_t>(n));
-  }
-  return got;
-}
-
 safeexec::Process start_group_leaver() {
   safeexec::Process p =
       safeexec::create_process(child_cmd({"leave-group", "10000"}),
                                safeexec::SpawnOptions{}.stdout_pipe().new_process_group(true));
-  EXPECT_EQ(read_until(p.stdout_fd(), "left\n"), "left\n");
+  EXPECT_EQ(safeexec_test::read_until(p.stdout_fd(), "left\n"), "left\n");
   // The set-up holds: the child now sits in our process group.
   EXPECT_EQ(::getpgid(p.pid()), ::getpgrp());
   return p;
