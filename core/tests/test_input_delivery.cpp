@@ -77,7 +77,8 @@ TEST_F(InputDelivery, MovedFromHandleRefusesInput) {
 }
 
 TEST_F(InputDelivery, EmptyInputIsAlwaysAccepted) {
-  Process p = safeexec::create_process(child_cmd({"exit", "0"}), SpawnOptions{}.stdin_mode(Stdio::null));
+  Process p =
+      safeexec::create_process(child_cmd({"exit", "0"}), SpawnOptions{}.stdin_mode(Stdio::null));
   EXPECT_EQ(p.communicate("", safeexec::deadline_after(kCommandLimit)).out, "");
   EXPECT_TRUE(p.wait().success());
 }

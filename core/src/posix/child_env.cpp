@@ -5,14 +5,13 @@
 
 namespace safeexec::detail {
 
-ChildEnvironment::ChildEnvironment(const SpawnOptions& options)
-    : parent_(EnvironSnapshot::take()) {
+ChildEnvironment::ChildEnvironment(const SpawnOptions& options) : parent_(EnvironSnapshot::take()) {
   if (environ_passes_as_is(parent_.entries(), options.inherit_env(), options.addl_env())) {
     // The fast path: the snapshot itself, in environ's order, no filtering.
     envp_.assign(parent_.entries(), parent_.entries() + parent_.size() + 1);
   } else {
-    built_ = build_child_environment(parent_.entries(), options.inherit_env(),
-                                     options.addl_env(), options.env_policy());
+    built_ = build_child_environment(parent_.entries(), options.inherit_env(), options.addl_env(),
+                                     options.env_policy());
     envp_.reserve(built_.size() + 1);
     for (std::string& entry : built_) envp_.push_back(entry.data());
     envp_.push_back(nullptr);

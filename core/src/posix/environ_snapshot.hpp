@@ -41,7 +41,7 @@ class EnvironSnapshot {
  private:
   EnvironSnapshot() = default;
 
-  std::vector<char> bytes_;            // every entry with its NUL, back to back
+  std::vector<char> bytes_;      // every entry with its NUL, back to back
   std::vector<char*> pointers_;  // into bytes_, then nullptr
 };
 

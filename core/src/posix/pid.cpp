@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <charconv>
 #include <filesystem>
-#include <optional>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -73,8 +73,8 @@ std::vector<pid_t> children_of(pid_t pid) {
 
 /// What /proc/<pid>/status says about a pid (issue 18 item 8).
 struct ProcStatus {
-  pid_t tgid = 0;   ///< the thread group (process) the pid's task belongs to
-  char state = 0;   ///< 'R', 'S', ..., 'Z' (zombie), 'X' (dead)
+  pid_t tgid = 0;  ///< the thread group (process) the pid's task belongs to
+  char state = 0;  ///< 'R', 'S', ..., 'Z' (zombie), 'X' (dead)
 };
 
 /// nullopt when there is no /proc/<pid>/status (gone, or no /proc).
@@ -105,8 +105,7 @@ std::optional<ProcStatus> read_status(pid_t pid) {
 /// from listings) that has not exited (a zombie has no memory, no command
 /// line, and is not running).
 bool is_live_process(const ProcStatus& st, pid_t pid) noexcept {
-  return st.tgid == pid && st.state != 0 && st.state != 'Z' && st.state != 'X' &&
-         st.state != 'x';
+  return st.tgid == pid && st.state != 0 && st.state != 'Z' && st.state != 'X' && st.state != 'x';
 }
 
 }  // namespace
