@@ -51,8 +51,9 @@
 // EnvInherit governs what the child sees, not where it is found.
 //
 // Each spawn reads environ once (issue 18 item 7): it copies the pointer
-// array in one short pass (again when environ moved meanwhile), then the
-// strings, and works on that copy only - the fast-path check, the filtering,
+// array in one short pass (again when environ moved meanwhile, or when the
+// first pointers name no mapping: realloc had just freed the array), then
+// the strings, and works on that copy only - the fast-path check, the filtering,
 // PATH lookup and the child's envp. A host thread calling setenv() during a
 // spawn therefore cannot free an array under one of those passes. What
 // remains is glibc's own rule: setenv() concurrent with any reader of

@@ -16,7 +16,8 @@ namespace safeexec::detail {
 class EnvironSnapshot {
  public:
   /// Copies environ: the pointer array first, in one short pass (taken again,
-  /// a few times at most, when environ moved meanwhile), then the strings it
+  /// a few times at most, when environ moved meanwhile or the copy's first
+  /// pointers name no mapping: see copy_pointer_array), then the strings it
   /// names. glibc never frees a string setenv() put in environ, only the
   /// array when it grows, so once the array is copied the strings are safe
   /// to read. The one read of environ in the library (counted by the test
