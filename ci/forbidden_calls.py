@@ -62,6 +62,12 @@ INPUT_ALLOWED = ("execute.cpp", "req.input = options.process_input();")
 INPUT_MASK_CALL = "detail::redacted_excerpt("
 
 
+# environ is read in one place (H24, issue 18 item 7): EnvironSnapshot::take,
+# whose copy every other pass of a spawn works on.
+ENVIRON = re.compile(r"\benviron\b")
+ENVIRON_ALLOWED = {"environ_snapshot.cpp"}
+
+
 def main():
     failures = []
     for path in CORE:
@@ -83,6 +89,8 @@ def main():
                     if start >= 0 and "validate_pid(pid);" in body[start:]:
                         continue
                 failures.append(f"{rel}:{lineno}: [F07] kill() on a pid that was not validated: {line.strip()}")
+            if ENVIRON.search(line) and path.name not in ENVIRON_ALLOWED:
+                failures.append(f"{rel}:{lineno}: [H24] environ read outside EnvironSnapshot::take (one snapshot per spawn): {line.strip()}")
             if "process_input" in line and path.suffix == ".cpp":
                 previous = lines[lineno - 2] if lineno >= 2 else ""
                 as_mask = path.name == INPUT_ALLOWED[0] and (

@@ -9,10 +9,8 @@
 #include "text_internal.hpp"  // keys in messages are quoted and escaped (item 16)
 #ifdef _WIN32
 #include "windows/env_block.hpp"
-#endif
-
-#ifndef _WIN32
-extern char** environ;  // NOLINT(readability-redundant-declaration)
+#else
+#include "environ_snapshot.hpp"  // the one read of environ (issue 18 item 7)
 #endif
 
 namespace safeexec {
@@ -289,7 +287,8 @@ void validate_env_additions(const EnvMap& additions, const EnvPolicy& policy) {
 #ifndef _WIN32  // windows/env_block.cpp reads the UTF-16 block instead
 EnvMap current_environment() {
   EnvMap env;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+  const detail::EnvironSnapshot snapshot = detail::EnvironSnapshot::take();
+  for (char* const* e = snapshot.entries(); *e != nullptr; ++e) {
     const std::string_view entry(*e);
     const std::size_t eq = entry.find('=');
     if (eq == std::string_view::npos) continue;
@@ -313,7 +312,11 @@ EnvMap inherited_environment(const char* const* entries, const EnvInherit& inher
         } else if (key.empty()) {
           dropped->emplace_back("an entry with an empty key");
         } else {
-          dropped->push_back("'" + printable_key(key) + "'");
+          // Appended, not "'" + ...: g++ 12 -O3 raises a false -Wrestrict
+          // on operator+(const char*, string&&) (GCC bug 105329).
+          std::string quoted(1, '\'');
+          quoted.append(printable_key(key)).push_back('\'');
+          dropped->push_back(std::move(quoted));
         }
       }
       continue;
@@ -333,20 +336,13 @@ std::vector<std::string> build_child_environment(const EnvMap& base, const EnvMa
   return to_envp(merged);
 }
 
-std::vector<std::string> build_child_environment(const EnvInherit& inherit, const EnvMap& additions,
+std::vector<std::string> build_child_environment(const char* const* entries,
+                                                 const EnvInherit& inherit, const EnvMap& additions,
                                                  const EnvPolicy& policy) {
-  // Additions first: a refusal must come before any work on environ.
+  // Additions first: a refusal must come before any work on the entries.
   validate_env_additions(additions, policy);
   std::vector<std::string> dropped;
-#ifdef _WIN32
-  // No environ to read: the UTF-16 block, through current_environment().
-  EnvMap merged;
-  for (auto& [key, value] : current_environment()) {
-    if (inherit.inherits(key)) merged.emplace(key, value);
-  }
-#else
-  EnvMap merged = inherited_environment(environ, inherit, &dropped);
-#endif
+  EnvMap merged = inherited_environment(entries, inherit, &dropped);
   if (!dropped.empty() && detail::log_enabled(LogLevel::warning)) {
     std::string line = "environment: " + std::to_string(dropped.size()) + " inherited entr" +
                        (dropped.size() == 1 ? "y" : "ies") +
@@ -358,18 +354,45 @@ std::vector<std::string> build_child_environment(const EnvInherit& inherit, cons
   return to_envp(merged);
 }
 
-bool environ_passes_as_is(const EnvInherit& inherit, const EnvMap& additions) noexcept {
-  if (!additions.empty() || !inherit.inherits_everything()) return false;
-    // Duplicated keys pass as they are here (the child's getenv() sees the
-    // first, as the filtered path keeps it): only malformed entries force a copy.
+std::vector<std::string> build_child_environment(const EnvInherit& inherit, const EnvMap& additions,
+                                                 const EnvPolicy& policy) {
 #ifdef _WIN32
-  return true;  // the Windows block is passed by CreateProcessW's own rules
+  // No environ to read: the UTF-16 block, through current_environment().
+  validate_env_additions(additions, policy);
+  EnvMap merged;
+  for (auto& [key, value] : current_environment()) {
+    if (inherit.inherits(key)) merged.emplace(key, value);
+  }
+  for (const auto& [key, value] : additions) merged.insert_or_assign(key, value);
+  return to_envp(merged);
 #else
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+  const detail::EnvironSnapshot snapshot = detail::EnvironSnapshot::take();
+  return build_child_environment(snapshot.entries(), inherit, additions, policy);
+#endif
+}
+
+bool environ_passes_as_is(const char* const* entries, const EnvInherit& inherit,
+                          const EnvMap& additions) {
+  if (!additions.empty() || !inherit.inherits_everything()) return false;
+  std::vector<std::string_view> keys;
+  for (const char* const* e = entries; e != nullptr && *e != nullptr; ++e) {
     std::string_view key;
     if (!well_formed_entry(*e, &key)) return false;
+    keys.push_back(key);
   }
-  return true;
+  // A key twice must not reach the child twice (a shell would take the
+  // last, getenv() the first): the filtered path keeps the first (item 6).
+  std::sort(keys.begin(), keys.end());
+  return std::adjacent_find(keys.begin(), keys.end()) == keys.end();
+}
+
+bool environ_passes_as_is(const EnvInherit& inherit, const EnvMap& additions) {
+#ifdef _WIN32
+  // The Windows block is passed by CreateProcessW's own rules.
+  return additions.empty() && inherit.inherits_everything();
+#else
+  const detail::EnvironSnapshot snapshot = detail::EnvironSnapshot::take();
+  return environ_passes_as_is(snapshot.entries(), inherit, additions);
 #endif
 }
 

@@ -50,8 +50,25 @@ ExitStatus Process::status() const noexcept {
 
 Output Process::communicate(std::string_view input, std::optional<Deadline> deadline,
                             std::size_t max_output_bytes) {
-  if (!state_) return {};
+  // Input that cannot reach the child is refused, never dropped (issue 18
+  // item 9): a moved-from handle, a stdin that is not a pipe of this handle
+  // (stdin_null(), inherited), or one closed already (close_stdin(), or an
+  // earlier communicate() that delivered its input). Checked before anything
+  // is read, so the refusal leaves the handle as it was.
+  const auto undeliverable = [&](const char* why) {
+    return InvalidArgument(std::string("communicate: ") + std::to_string(input.size()) +
+                           " bytes of input cannot be delivered: " + why);
+  };
+  if (!state_) {
+    if (!input.empty()) throw undeliverable("this handle holds no child (moved from)");
+    return {};
+  }
   detail::ProcessState& s = *state_;
+  if (!input.empty() && !s.pump.started && s.stdin_fd < 0) {
+    throw undeliverable(
+        "the child's stdin is not an open pipe of this handle (not stdin_pipe(), or already "
+        "closed by close_stdin() or an earlier communicate())");
+  }
   const Clock::time_point start = Clock::now();
   // Going on after a timeout: the input of the first call continues from
   // where it stopped, and what was read is kept.

@@ -35,6 +35,27 @@ TEST_F(WinExecute, ChildThatNeverReadsStdinIsNotAnError) {
   EXPECT_EQ(r.exit_code(), 0);
 }
 
+// Issue 18 item 9 (shared code, process_common.cpp): input that cannot reach
+// the child is refused, not dropped - a stdin that is not a pipe, or a second
+// communicate() after the first delivered its input.
+TEST_F(WinExecute, CommunicateRefusesInputItCannotDeliver) {
+  using safeexec::SpawnOptions;
+  using safeexec::Stdio;
+  auto null_in = safeexec::create_process(child_cmd({"exit", "0"}),
+                                          SpawnOptions{}.stdin_mode(Stdio::null).stdout_pipe());
+  EXPECT_THROW((void)null_in.communicate("hello\n", safeexec::deadline_after(60s)),
+               safeexec::InvalidArgument);
+  EXPECT_EQ(null_in.communicate({}, safeexec::deadline_after(60s)).out, "");
+  EXPECT_TRUE(null_in.wait().success());
+
+  auto echo =
+      safeexec::create_process(child_cmd({"echo"}), SpawnOptions{}.stdin_pipe().stdout_pipe());
+  EXPECT_EQ(echo.communicate("one", safeexec::deadline_after(60s)).out, "one");
+  EXPECT_THROW((void)echo.communicate("two", safeexec::deadline_after(60s)),
+               safeexec::InvalidArgument);
+  EXPECT_TRUE(echo.wait().success());
+}
+
 TEST_F(WinExecute, BothStreamsFullAtOnceDoNotDeadlock) {
   const auto r = execute(child_cmd({"spew", "1000000", "1000000"}), ExecuteOptions{}.timeout(60s));
   EXPECT_EQ(r.out.size(), 1000000u);

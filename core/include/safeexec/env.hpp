@@ -13,7 +13,7 @@
 //      doing, and refusing would make every spawn fail in such a host while
 //      the caller could do nothing about it; not silent: a variable that
 //      does not arrive is worth a log line. When a key appears twice, the
-//      first wins (as getenv() sees it).
+//      first wins (as getenv() sees it) and reaches the child once.
 //   2. Add (addl_env): the caller's additions override what was inherited,
 //      whatever the inherit mode (only() and remove() restrict inheritance,
 //      not additions). Every addition is checked (F01, F02):
@@ -50,9 +50,23 @@
 // parent's PATH, whatever the inherit mode (as posix_spawnp and execvpe do):
 // EnvInherit governs what the child sees, not where it is found.
 //
+// Each spawn reads environ once (issue 18 item 7): it copies the pointer
+// array in one short pass (again when environ moved meanwhile, or when the
+// first pointers name no mapping: realloc had just freed the array), then
+// the strings, and works on that copy only - the fast-path check, the filtering,
+// PATH lookup and the child's envp. A host thread calling setenv() during a
+// spawn therefore cannot free an array under one of those passes. What
+// remains is glibc's own rule: setenv() concurrent with any reader of
+// environ (getenv() included) is undefined; the copy narrows the window to
+// one short pass over the pointers, it cannot close it. (glibc never frees
+// the strings; a libc that does, such as musl, leaves the string copy open
+// to that race too.)
+//
 // With inherit all() (nothing removed), no additions and a well-formed host
-// environment, the parent's environ is passed to the child as it is, without
-// a copy (the spawn fast path).
+// environment in which no key appears twice, that copy is passed to the
+// child in environ's order (the spawn fast path). A key twice (possible only
+// when this process was exec'd with such a block) reaches the child once,
+// the first copy, on every path.
 //
 // Error messages name the refused key, never its value.
 #pragma once
@@ -193,16 +207,25 @@ EnvMap inherited_environment(const char* const* entries, const EnvInherit& inher
 std::vector<std::string> build_child_environment(const EnvMap& base, const EnvMap& additions,
                                                  const EnvPolicy& policy);
 
-/// The environment a child gets from this process: inherited_environment()
-/// of environ under `inherit` (logging one warning when malformed entries
-/// were dropped), with `additions` applied on top after
-/// validate_env_additions(). Sorted "KEY=VALUE" strings.
+/// The environment a child gets from `entries` (NULL-terminated, as
+/// environ): inherited_environment() under `inherit` (logging one warning
+/// when malformed entries were dropped), with `additions` applied on top
+/// after validate_env_additions(). Sorted "KEY=VALUE" strings.
+std::vector<std::string> build_child_environment(const char* const* entries,
+                                                 const EnvInherit& inherit, const EnvMap& additions,
+                                                 const EnvPolicy& policy);
+
+/// The same from this process's environment (one snapshot of environ).
 std::vector<std::string> build_child_environment(const EnvInherit& inherit, const EnvMap& additions,
                                                  const EnvPolicy& policy);
 
-/// True when this process's environ can be handed to a child as it is:
-/// inherit everything, no additions, and every entry well formed (a scan, no
-/// allocation). The spawn fast path.
-bool environ_passes_as_is(const EnvInherit& inherit, const EnvMap& additions) noexcept;
+/// True when `entries` can be handed to a child as they are: inherit
+/// everything, no additions, every entry well formed and no key twice. The
+/// spawn fast path.
+bool environ_passes_as_is(const char* const* entries, const EnvInherit& inherit,
+                          const EnvMap& additions);
+
+/// The same for this process's environment (one snapshot of environ).
+bool environ_passes_as_is(const EnvInherit& inherit, const EnvMap& additions);
 
 }  // namespace safeexec

@@ -48,29 +48,38 @@ KillOutcome kill_process(pid_t pid, int signal = 9);
 KillOutcome kill_process(pid_t pid, int signal = SIGKILL);
 #endif
 
-/// True when `pid` names a live process: /proc/<pid>/stat exists and its
-/// state is not zombie or dead. Validates pid first (F07, F08). Where /proc
-/// is not mounted (containers, sandboxes) the kernel is asked with
-/// getpgid(pid), which cannot tell a zombie from a live process: there a
-/// zombie counts as running.
+/// True when `pid` names a live process: /proc/<pid>/status exists, names
+/// `pid` as its own thread group (Tgid == pid: a thread id of some process
+/// is not a process, although /proc/<tid> exists) and a state that is not
+/// zombie or dead. Validates pid first (F07, F08). Where /proc is not
+/// mounted (containers, sandboxes) the kernel is asked with getpgid(pid),
+/// which can tell neither a zombie nor a thread id from a live process:
+/// there both count as running.
 bool process_is_running(pid_t pid);
 
 /// The command line of `pid` from /proc/<pid>/cmdline, or nullopt when the
-/// process is gone or unreadable. On Windows: read from the process itself
+/// pid is gone, unreadable, not a process (a thread id), a zombie, or has
+/// an empty command line (a kernel thread): none of those has a command
+/// line. Without /proc: nullopt. On Windows: read from the process itself
 /// (ProcessCommandLineInformation, or its PEB where that is unknown) and
-/// split by the CommandLineToArgvW rules; nullopt once it has exited.
+/// split by the CommandLineToArgvW rules; nullopt once it has exited, and
+/// for an empty command line (System, Registry).
 std::optional<std::vector<std::string>> read_cmdline(pid_t pid);
 
-/// True when /proc/<pid>/cmdline equals `expected_argv` exactly.
+/// True when read_cmdline(pid) equals `expected_argv` exactly. An empty
+/// `expected_argv` matches nothing (false, on both platforms): every
+/// process that runs a program has argv[0], and an empty one would match
+/// kernel threads and system processes.
 bool pid_invoked_with_cmdline(pid_t pid, const std::vector<std::string>& expected_argv);
 
 /// The seed's get_root_helper_child_pid, done right: validates `pid`; when
 /// `run_as_root`, searches the root helper's descendants, nearest first
 /// (every thread's children; at most 32 levels and 4096 processes), for the
-/// first process that runs `expected_argv` (on Windows from a Toolhelp
+/// first process that runs `expected_argv` (never an empty one; on Windows from a Toolhelp
 /// snapshot, where a process created before its listed parent is an orphan
 /// of a reused pid, not a child); otherwise checks
-/// that `pid` itself is running. Returns a validated pid or nullopt - never
+/// that `pid` itself is running. A thread id or a zombie (Linux) is not
+/// running: nullopt either way. Returns a validated pid or nullopt - never
 /// an unchecked or non-positive value. A process spawned a moment ago may
 /// not show its command line yet (the kernel sets it while loading the
 /// program, after create_process has returned): poll if it must be found.

@@ -234,7 +234,10 @@ class Process {
   /// pump's state (how much input was written, the output so far), so the
   /// next call continues where this one stopped and returns all the output.
   /// Pass the same input again, or none; different input throws
-  /// InvalidArgument.
+  /// InvalidArgument. Non-empty input that cannot reach the child - its
+  /// stdin is not stdin_pipe(), or is closed already (close_stdin(), or a
+  /// communicate() that finished: input goes to a child once) - throws
+  /// InvalidArgument before anything is read, never silently dropped.
   Output communicate(std::string_view input = {}, std::optional<Deadline> deadline = std::nullopt,
                      std::size_t max_output_bytes = static_cast<std::size_t>(-1));
 

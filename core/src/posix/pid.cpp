@@ -9,6 +9,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -68,6 +69,43 @@ std::vector<pid_t> children_of(pid_t pid) {
     }
   }
   return out;
+}
+
+/// What /proc/<pid>/status says about a pid (issue 18 item 8).
+struct ProcStatus {
+  pid_t tgid = 0;  ///< the thread group (process) the pid's task belongs to
+  char state = 0;  ///< 'R', 'S', ..., 'Z' (zombie), 'X' (dead)
+};
+
+/// nullopt when there is no /proc/<pid>/status (gone, or no /proc).
+std::optional<ProcStatus> read_status(pid_t pid) {
+  const auto text = read_proc_file("/proc/" + std::to_string(pid) + "/status");
+  if (!text) return std::nullopt;
+  ProcStatus st;
+  std::istringstream in(*text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("State:", 0) == 0) {
+      const std::size_t at = line.find_first_not_of(" \t", 6);
+      if (at != std::string::npos) st.state = line[at];
+    } else if (line.rfind("Tgid:", 0) == 0) {
+      const std::size_t at = line.find_first_not_of(" \t", 5);
+      if (at != std::string::npos) {
+        long v = 0;
+        const auto [ptr, ec] = std::from_chars(line.data() + at, line.data() + line.size(), v);
+        if (ec == std::errc()) st.tgid = static_cast<pid_t>(v);
+      }
+    }
+  }
+  return st;
+}
+
+/// A pid counts as a process only when it names a thread-group leader (a
+/// thread id of another process does not: /proc/<tid> exists too, hidden
+/// from listings) that has not exited (a zombie has no memory, no command
+/// line, and is not running).
+bool is_live_process(const ProcStatus& st, pid_t pid) noexcept {
+  return st.tgid == pid && st.state != 0 && st.state != 'Z' && st.state != 'X' && st.state != 'x';
 }
 
 }  // namespace
@@ -137,24 +175,25 @@ KillOutcome kill_process(pid_t pid, int signal) {
 
 bool process_is_running(pid_t pid) {
   validate_pid(pid);
-  const auto stat = read_proc_file("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) {
+  const auto status = read_status(pid);
+  if (!status) {
     // No /proc at all (not mounted, or hidden): "no such file" says nothing
     // about the pid. getpgid() asks the kernel; ESRCH is the only "gone".
+    // It cannot tell a thread id or a zombie from a process (pid.hpp).
     if (::access("/proc/self/stat", F_OK) != 0) return ::getpgid(pid) >= 0 || errno != ESRCH;
     return false;
   }
-  // "pid (comm) S ...": comm may hold spaces and ')', so find the last ')'.
-  const std::size_t close = stat->rfind(')');
-  if (close == std::string::npos || close + 2 >= stat->size()) return false;
-  const char state = (*stat)[close + 2];
-  return state != 'Z' && state != 'X' && state != 'x';
+  return is_live_process(*status, pid);
 }
 
 std::optional<std::vector<std::string>> read_cmdline(pid_t pid) {
   validate_pid(pid);
+  const auto status = read_status(pid);
+  if (!status || !is_live_process(*status, pid)) return std::nullopt;
   const auto raw = read_proc_file("/proc/" + std::to_string(pid) + "/cmdline");
-  if (!raw) return std::nullopt;
+  // Empty: a kernel thread, or a process that exited since the status was
+  // read. Neither has a command line ({} would match an empty argv).
+  if (!raw || raw->empty()) return std::nullopt;
   std::vector<std::string> argv;
   std::size_t start = 0;
   while (start < raw->size()) {
@@ -167,6 +206,8 @@ std::optional<std::vector<std::string>> read_cmdline(pid_t pid) {
 }
 
 bool pid_invoked_with_cmdline(pid_t pid, const std::vector<std::string>& expected_argv) {
+  validate_pid(pid);
+  if (expected_argv.empty()) return false;  // matches nothing: see pid.hpp
   const auto argv = read_cmdline(pid);
   return argv && *argv == expected_argv;
 }
@@ -174,11 +215,10 @@ bool pid_invoked_with_cmdline(pid_t pid, const std::vector<std::string>& expecte
 std::optional<pid_t> get_root_helper_child_pid(pid_t pid,
                                                const std::vector<std::string>& expected_argv,
                                                bool run_as_root) {
-  validate_pid(pid);
-  if (!run_as_root) {
-    if (!process_is_running(pid)) return std::nullopt;
-    return pid;
-  }
+  // A thread id or a zombie is not a process to answer with or to search
+  // under (/proc/<tid>/task lists the whole group's threads).
+  if (!process_is_running(pid)) return std::nullopt;
+  if (!run_as_root) return pid;
   // The root helper (sudo, a rootwrap daemon) runs the command as a
   // descendant, but not always down its first child: a daemon serves several
   // commands at once, and a logger or a sanitizer's symbolizer may be a child

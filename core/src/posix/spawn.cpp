@@ -31,11 +31,11 @@
 #include <cerrno>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "child.hpp"
+#include "child_env.hpp"
 #include "kernel_features.hpp"
 #include "log_internal.hpp"
 #include "process_access.hpp"
@@ -44,8 +44,6 @@
 #include "safeexec/process.hpp"
 #include "sys.hpp"
 #include "unique_fd.hpp"
-
-extern char** environ;  // NOLINT(readability-redundant-declaration)
 
 namespace safeexec {
 namespace {
@@ -76,23 +74,6 @@ void validate_keep_fds(const std::vector<int>& fds) {
   }
 }
 
-/// The child's environment, or nullopt when the parent's environ is used as
-/// it is (inherit all, no additions, every entry well formed: the fast path,
-/// as posix_spawn does; glibc never frees strings it put there).
-std::optional<std::vector<std::string>> child_environment(const SpawnOptions& o) {
-  if (environ_passes_as_is(o.inherit_env(), o.addl_env())) return std::nullopt;
-  return build_child_environment(o.inherit_env(), o.addl_env(), o.env_policy());
-}
-
-/// PATH as the child will see it: an addition wins over the parent's.
-std::string search_path(const SpawnOptions& o) {
-  if (auto it = o.addl_env().find("PATH"); it != o.addl_env().end()) return it->second;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    if (std::string_view(*e).substr(0, 5) == "PATH=") return std::string(*e + 5);
-  }
-  return "/usr/local/bin:/usr/bin:/bin";
-}
-
 /// One execve candidate as the parent builds it (see detail::ExecCandidate).
 struct Candidate {
   std::string path;
@@ -104,10 +85,9 @@ struct Candidate {
 /// order. An empty entry means the current directory (POSIX) and a relative
 /// one ("bin") is relative to it: both are marked, and the child refuses to
 /// run a program found there (SpawnStage::path_lookup).
-std::vector<Candidate> exec_candidates(const std::string& program, const SpawnOptions& o) {
+std::vector<Candidate> exec_candidates(const std::string& program, const std::string& path) {
   if (program.find('/') != std::string::npos) return {Candidate{program, false}};
   std::vector<Candidate> out;
-  const std::string path = search_path(o);
   std::size_t start = 0;
   while (start <= path.size()) {
     std::size_t end = path.find(':', start);
@@ -323,18 +303,12 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   validate_argv(argv);
   if (has_nul(options.cwd())) throw InvalidArgument("cwd holds a NUL byte");
   validate_keep_fds(options.keep_fds());
-  std::optional<std::vector<std::string>> env_strings = child_environment(options);
-  std::vector<Candidate> candidates = exec_candidates(argv[0], options);
+  // One snapshot of environ for the child's environment and the PATH lookup.
+  const detail::ChildEnvironment env(options);
+  std::vector<Candidate> candidates = exec_candidates(argv[0], env.search_path());
   const std::string& program = argv[0];
 
   std::vector<char*> argv_c = c_array(argv);
-  std::vector<char*> env_c;
-  if (!env_strings) {
-    for (char** e = environ; e != nullptr && *e != nullptr; ++e) env_c.push_back(*e);
-    env_c.push_back(nullptr);
-  } else {
-    env_c = c_array(*env_strings);
-  }
   std::vector<detail::ExecCandidate> paths_c;
   paths_c.reserve(candidates.size());
   for (const Candidate& c : candidates) paths_c.push_back({c.path.c_str(), c.relative_to_cwd});
@@ -359,7 +333,7 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   plan.exec_paths = paths_c.data();
   plan.exec_count = paths_c.size();
   plan.argv = argv_c.data();
-  plan.envp = env_c.data();
+  plan.envp = env.envp();
   plan.cwd = options.cwd().empty() ? nullptr : options.cwd().c_str();
   plan.stdio_src[0] = in.child.get();
   plan.stdio_src[1] = out.child.get();

@@ -127,4 +127,11 @@ inline int thread_create_fault() noexcept {
   return 0;
 }
 
+/// Counts a read of environ for the tests (EnvironSnapshot::take is the
+/// only reader); a fault injected here has no effect.
+inline int environ_read_seen() noexcept {
+  SAFEEXEC_SEAM(environ_read);
+  return 0;
+}
+
 }  // namespace safeexec::sys

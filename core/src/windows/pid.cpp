@@ -96,10 +96,16 @@ std::optional<std::vector<std::string>> read_cmdline(pid_t pid) {
   validate_pid(pid);
   const auto process = detail::win::open_for_reading(static_cast<DWORD>(pid));
   if (!process) return std::nullopt;
-  return detail::win::read_command_line(process->handle.get());
+  auto argv = detail::win::read_command_line(process->handle.get());
+  // An empty command line (System, Registry, a process started with "")
+  // is no command line, as on Linux (a kernel thread, a zombie).
+  if (argv && argv->empty()) return std::nullopt;
+  return argv;
 }
 
 bool pid_invoked_with_cmdline(pid_t pid, const std::vector<std::string>& expected_argv) {
+  validate_pid(pid);
+  if (expected_argv.empty()) return false;  // matches nothing: see pid.hpp
   const auto seen = read_cmdline(pid);
   return seen && *seen == expected_argv;
 }
@@ -109,6 +115,7 @@ std::optional<pid_t> get_root_helper_child_pid(pid_t pid,
                                                bool run_as_root) {
   validate_pid(pid);
   if (!run_as_root) return process_is_running(pid) ? std::optional<pid_t>(pid) : std::nullopt;
+  if (expected_argv.empty()) return std::nullopt;  // matches nothing: see pid.hpp
   // One snapshot for the whole search; each candidate is opened once, and
   // the handle that passed the creation-time check is the one whose
   // command line is read, so a pid reused meanwhile cannot be matched.

@@ -21,6 +21,7 @@ enum class Call {
   open,
   signal,         ///< pidfd_send_signal and kill() on a child or its group
   thread_create,  ///< starting a worker thread of the pool
+  environ_read,   ///< a read of environ (counted only: a fault there is ignored)
   count_          ///< not a call
 };
 
