@@ -12,7 +12,7 @@
 #   CXXFLAGS                      $CFLAGS -stdlib=libc++ (when libc++ is here:
 #                                 Debian's libc++-14-dev; else without, and
 #                                 OSS_FUZZ_LIBCXX=0 says so)
-#   LIB_FUZZING_ENGINE            -fsanitize=fuzzer (+ -lstdc++ with libc++:
+#   LIB_FUZZING_ENGINE            -fsanitize=fuzzer (+ libstdc++ with libc++:
 #                                 Debian's libFuzzer needs it, see below)
 #   SANITIZER FUZZING_ENGINE ARCHITECTURE FUZZING_LANGUAGE
 # The sanitizer flags are base-builder's SANITIZER_FLAGS_<name>; "coverage"
@@ -75,9 +75,14 @@ oss_fuzz_env() {
   export LIB_FUZZING_ENGINE="-fsanitize=fuzzer"
   # OSS-Fuzz's libFuzzer is built against libc++; Debian's
   # (libclang-rt-14-dev) against libstdc++, which a -stdlib=libc++ link then
-  # lacks: add it here (its names, std::__cxx11, do not meet libc++'s).
+  # lacks: add it here (its names, std::__cxx11, do not meet libc++'s). By
+  # file name: clang turns a plain -lstdc++ into -lc++ under -stdlib=libc++.
   if [ "$OSS_FUZZ_LIBCXX" = 1 ] && ! oss_fuzz_links_engine "$CXXFLAGS" "$LIB_FUZZING_ENGINE"; then
-    LIB_FUZZING_ENGINE="-fsanitize=fuzzer -lstdc++"
+    LIB_FUZZING_ENGINE="-fsanitize=fuzzer -l:libstdc++.so.6"
+    oss_fuzz_links_engine "$CXXFLAGS" "$LIB_FUZZING_ENGINE" || {
+      echo "oss_fuzz_env: cannot link libFuzzer with -stdlib=libc++" >&2
+      return 1
+    }
   fi
   export SANITIZER="$sanitizer" FUZZING_ENGINE=libfuzzer ARCHITECTURE=x86_64 FUZZING_LANGUAGE=c++
   # As on the runners: UBSan's unsigned overflow is a coverage signal only.
