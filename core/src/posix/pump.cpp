@@ -84,9 +84,10 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
   std::optional<SigpipeGuard> sigpipe;
   if (s.stdin_fd >= 0) sigpipe.emplace();
 
-  // Off the caller's stack: execute() must run on small thread stacks.
+  // Off the caller's stack: execute() must run on small thread stacks. Left
+  // uninitialised, as make_unique_for_overwrite would (libc++ 14 lacks it).
   constexpr std::size_t kBufBytes = std::size_t{64} * 1024;
-  const std::unique_ptr<char[]> buf = std::make_unique_for_overwrite<char[]>(kBufBytes);
+  const std::unique_ptr<char[]> buf(new char[kBufBytes]);
 
   const bool watch_exit = req.linger_after_exit.has_value();
   bool child_exited = false;
