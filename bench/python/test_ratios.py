@@ -97,6 +97,15 @@ class Gate(unittest.TestCase):
         rc, st, out = gate(bench_doc({"safeexec/execute/bin_true/real_time": 590 * 1.07}))
         self.assertEqual((rc, st["P1"]), (0, "noise"), out)
 
+    def test_a_miss_the_run_cannot_resolve_is_noise(self):
+        # P1 = 1.2: a failure at 1 % spread, noise at 40 % (2 standard errors
+        # of the ratio of two medians of 9 repetitions: ~ +-33 %).
+        slow = {"safeexec/execute/bin_true/real_time": 590 * 1.2}
+        rc, st, out = gate(bench_doc(slow, spread=0.01))
+        self.assertEqual((rc, st["P1"]), (1, "fail"), out)
+        rc, st, out = gate(bench_doc(slow, spread=0.4))
+        self.assertEqual((rc, st["P1"]), (0, "noise"), out)
+
     def test_known_miss_held_to_its_last_record(self):
         rc, st, out = gate(bench_doc(), [record(1.98)])
         self.assertEqual((rc, st["P3"]), (0, "known-miss"), out)
