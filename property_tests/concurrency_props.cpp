@@ -17,10 +17,10 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
-#include <rapidcheck/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "prop_gtest.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -208,7 +208,7 @@ std::string run_call(const CallPlan& c, const std::string& token, const std::str
   return {};
 }
 
-RC_GTEST_PROP(Concurrency, F03_F06_ThreadsGetTheirOwnOutput, ()) {
+SAFEEXEC_PROP(Concurrency, F03_F06_ThreadsGetTheirOwnOutput) {
   static const std::vector<int> thread_counts = {2,  3,  4,  5,  6,  7,  8, 9,
                                                  10, 11, 12, 13, 14, 15, 16};
   const int threads = *rc::gen::elementOf(thread_counts);
@@ -362,7 +362,7 @@ std::string run_job(const JobPlan& j) {
   return {};
 }
 
-RC_GTEST_PROP(Concurrency, F04_AvoidBlockingCallRethrowsAndKeepsWorkers, ()) {
+SAFEEXEC_PROP(Concurrency, F04_AvoidBlockingCallRethrowsAndKeepsWorkers) {
   static const std::vector<int> caller_counts = {1, 2, 3, 4, 5, 6, 7, 8};
   const int callers = *rc::gen::elementOf(caller_counts);
   std::vector<std::vector<JobPlan>> plans;

@@ -14,7 +14,7 @@
 // Each property ends with the same leak check as the others (F05).
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
-#include <rapidcheck/gtest.h>
+#include "prop_gtest.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -54,7 +54,7 @@ safeexec::EnvMap parse_env(const std::string& listing) {
 
 using safeexec_test_support::split_nul;
 
-RC_GTEST_PROP(DataRoundTrip, F09_AnyBytesThroughEchoComeBackExactly, ()) {
+SAFEEXEC_PROP(DataRoundTrip, F09_AnyBytesThroughEchoComeBackExactly) {
   // Small inputs byte by byte (shrinks to the offending byte); large ones
   // from a seed, sized at pipe-buffer edges (4095/4096/4097, 64 KiB +- 1 and
   // multiples) up to 6 MiB.
@@ -100,7 +100,7 @@ RC_GTEST_PROP(DataRoundTrip, F09_AnyBytesThroughEchoComeBackExactly, ()) {
   leaks.verify("F05");
 }
 
-RC_GTEST_PROP(DataRoundTrip, F01_ChildEnvIsParentPlusAdditions, ()) {
+SAFEEXEC_PROP(DataRoundTrip, F01_ChildEnvIsParentPlusAdditions) {
   safeexec::EnvMap additions;
   const int count = *rc::gen::inRange(0, 9);
   for (int i = 0; i < count; ++i) additions[*gen_permitted_env_key()] = *gen_nul_free_bytes(64);
@@ -150,7 +150,7 @@ RC_GTEST_PROP(DataRoundTrip, F01_ChildEnvIsParentPlusAdditions, ()) {
   leaks.verify("F05");
 }
 
-RC_GTEST_PROP(DataRoundTrip, F02_RefusedKeysNeverReachAChild, ()) {
+SAFEEXEC_PROP(DataRoundTrip, F02_RefusedKeysNeverReachAChild) {
   // A malformed key, or a dangerous one: refused before anything starts,
   // whatever else is in the map. A dangerous name the caller opted in to by
   // name reaches the child.
@@ -215,7 +215,7 @@ RC_GTEST_PROP(DataRoundTrip, F02_RefusedKeysNeverReachAChild, ()) {
   leaks.verify("F05");
 }
 
-RC_GTEST_PROP(DataRoundTrip, F11_ArgvArrivesVerbatim, ()) {
+SAFEEXEC_PROP(DataRoundTrip, F11_ArgvArrivesVerbatim) {
   std::vector<std::string> args =
       *rc::gen::resize(24, rc::gen::container<std::vector<std::string>>(gen_nul_free_bytes(48)));
   // Sometimes one argument carries a NUL: refused, nothing started.
@@ -256,7 +256,7 @@ RC_GTEST_PROP(DataRoundTrip, F11_ArgvArrivesVerbatim, ()) {
   leaks.verify("F05");
 }
 
-RC_GTEST_PROP(DataRoundTrip, F14_TimeoutBoundsExecute, ()) {
+SAFEEXEC_PROP(DataRoundTrip, F14_TimeoutBoundsExecute) {
   // The child sleeps, or ignores SIGTERM, or exits at once leaving a
   // grandchild that holds stdout/stderr past the deadline.
   const int kind = *rc::gen::element(0, 1, 2);
@@ -314,7 +314,7 @@ RC_GTEST_PROP(DataRoundTrip, F14_TimeoutBoundsExecute, ()) {
   leaks.verify("F05 (after a timeout)");
 }
 
-RC_GTEST_PROP(DataRoundTrip, F13_MessagesNeverContainTheInput, ()) {
+SAFEEXEC_PROP(DataRoundTrip, F13_MessagesNeverContainTheInput) {
   // >= 16 random bytes, so that no message can contain it by chance.
   const std::string input =
       make_bytes(*rc::gen::inRange<std::size_t>(16, 4097), *rc::gen::arbitrary<std::uint64_t>(), 0);

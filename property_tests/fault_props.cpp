@@ -20,9 +20,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
-#include <rapidcheck/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
+#include "prop_gtest.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -456,11 +456,11 @@ void check_case(const FaultCase& c, bool must_match_baseline) {
   leaks.verify("F05 (under injected faults)");
 }
 
-RC_GTEST_PROP(FaultInjection, F05_InjectedFaultIsTypedErrorOrRetryAndLeaksNothing, ()) {
+SAFEEXEC_PROP(FaultInjection, F05_InjectedFaultIsTypedErrorOrRetryAndLeaksNothing) {
   check_case(*gen_case(false), false);
 }
 
-RC_GTEST_PROP(FaultInjection, F05_EintrIsTransparent, ()) {
+SAFEEXEC_PROP(FaultInjection, F05_EintrIsTransparent) {
   check_case(*gen_case(true), true);
 }
 
@@ -468,7 +468,7 @@ RC_GTEST_PROP(FaultInjection, F05_EintrIsTransparent, ()) {
 /// descriptor. Spawns either work or fail with SpawnError(EMFILE); holding
 /// children until the limit bites, the failing spawn leaves nothing and the
 /// earlier ones still work.
-RC_GTEST_PROP(FaultInjection, F05_LowFdLimitFailsTypedAndLeaksNothing, ()) {
+SAFEEXEC_PROP(FaultInjection, F05_LowFdLimitFailsTypedAndLeaksNothing) {
   const auto headroom = *rc::gen::inRange<rlim_t>(0, 16);
   const bool hold_until_full = *rc::gen::arbitrary<bool>();
   const auto input = *rc::gen::container<std::string>(rc::gen::arbitrary<char>());

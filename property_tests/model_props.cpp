@@ -22,10 +22,10 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <rapidcheck.h>
-#include <rapidcheck/gtest.h>
 #include <rapidcheck/state.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "prop_gtest.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -1101,7 +1101,7 @@ struct Execute : ProcCommand {
   }
 };
 
-RC_GTEST_PROP(ProcessModel, F05_F06_AnySequenceLeavesNoDescriptorAndNoChild, ()) {
+SAFEEXEC_PROP(ProcessModel, F05_F06_AnySequenceLeavesNoDescriptorAndNoChild) {
   const LogCapture quiet;  // failure paths log at error level on purpose
   LeakGuard leaks;
   {

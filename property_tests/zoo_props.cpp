@@ -36,10 +36,10 @@
 //      SIGTERM ignored) with no cap in reach.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
-#include <rapidcheck/gtest.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "prop_gtest.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -325,7 +325,7 @@ const char* outcome_name(Outcome o) {
   return "?";
 }
 
-RC_GTEST_PROP(Zoo, AnyChildIsBoundedTypedAndLeavesNothing, ()) {
+SAFEEXEC_PROP(Zoo, AnyChildIsBoundedTypedAndLeavesNothing) {
   const ZooCase c = *gen_case();
   RC_TAG(kind_name(c.kind));
   RC_LOG() << "case: " << c << "\n";

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""The bench gate's rules, on made-up runs (ctest bench-gate; no benchmark
+is run): a met goal gates, a known miss is held to its last record on the
+same hardware, P5 is judged against the machine's ceiling of the same run,
+and old records read in today's terms."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import ratios  # noqa: E402
+
+# A run where every goal is met except P3 (2.0 against <= 1.1), in µs per
+# iteration (p50 = real_time here). P5: execute 1.9x on 2 threads, raw 2.0x.
+BASE_US = {
+    "safeexec/execute/bin_true/real_time": 600,
+    "baseline/posix_spawn/bin_true/real_time": 590,
+    "safeexec/execute_mem/mem_mib:0/real_time": 600,
+    "safeexec/execute_mem/mem_mib:256/real_time": 610,
+    "safeexec/execute_mem/mem_mib:1024/real_time": 615,
+    "safeexec/execute_fds/extra_fds:0/real_time": 600,
+    "safeexec/execute_fds/extra_fds:10000/real_time": 1200,
+    "safeexec/execute_cat/mib:256/real_time": 300_000,
+    "baseline/posix_spawn_cat/mib:256/real_time": 330_000,
+    "safeexec/execute_threads/real_time/threads:1": 600,
+    "safeexec/execute_threads/real_time/threads:2": 600 / 1.9,
+    "baseline/posix_spawn_threads/real_time/threads:1": 590,
+    "baseline/posix_spawn_threads/real_time/threads:2": 590 / 2.0,
+}
+
+
+def bench_doc(changes: dict | None = None, spread: float = 0.01,
+              p10: dict | None = None) -> dict:
+    """A Google Benchmark JSON document (median and rmad rows, 9 repetitions);
+    p10: the p10_ns counter (µs) of some benchmarks."""
+    us = dict(BASE_US, **(changes or {}))
+    rows = []
+    for name, t in us.items():
+        med = {"name": name + "_median", "run_name": name, "run_type": "aggregate",
+               "aggregate_name": "median", "repetitions": 9, "real_time": t * 1000,
+               "cpu_time": t * 500, "time_unit": "ns", "p50_ns": t * 1000}
+        if p10 and name in p10:
+            med["p10_ns"] = p10[name] * 1000
+        if name.startswith("safeexec/execute_cat"):
+            med.update(peak_rss_bytes=500 << 20, rss_goal_bytes=528 << 20, payload_bytes=256 << 20)
+        rows.append(med)
+        rows.append({"name": name + "_rmad", "run_name": name, "run_type": "aggregate",
+                     "aggregate_name": "rmad", "repetitions": 9, "real_time": spread,
+                     "cpu_time": spread, "time_unit": "ns", "p50_ns": spread})
+    return {"context": {}, "benchmarks": rows}
+
+
+def record(p3: float, hardware_cpu: str | None = None, status: str = "known-miss",
+           date: str = "2026-12-01T00:00:00Z") -> dict:
+    mach = ratios.machine()
+    if hardware_cpu:
+        mach["cpu"] = hardware_cpu
+    return {"schema": ratios.SCHEMA, "date": date, "commit": "abc", "machine": mach,
+            "goals": [{"id": "P3", "value": p3, "noise": 0.01, "status": status}]}
+
+
+def gate(doc: dict, history: list[dict] | None = None) -> tuple[int, dict, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        (t / "b.json").write_text(json.dumps(doc))
+        hist = t / "history"
+        hist.mkdir()
+        for i, rec in enumerate(history or []):
+            (hist / f"{i:02d}.json").write_text(json.dumps(rec))
+        r = subprocess.run([sys.executable, str(HERE / "ratios.py"), "--json", str(t / "b.json"),
+                            "--out", str(t / "out"), "--history", str(hist), "--check"],
+                           capture_output=True, text=True)
+        result = json.loads((t / "out" / "ratios.json").read_text())
+        status = {g["id"]: g["status"] for g in result["goals"]}
+        kept = len(list(hist.glob("*.json")))
+        assert kept == len(history or []) + 1, "the run was not recorded"
+        return r.returncode, status, r.stdout + r.stderr
+
+
+class Gate(unittest.TestCase):
+    def test_met_goals_and_a_known_miss_without_a_record_pass(self):
+        rc, st, out = gate(bench_doc())
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(st["P3"], "known-miss")
+        self.assertEqual(st["P1"], "pass")
+        self.assertIn("known misses: P3 (issue 20)", out)
+
+    def test_a_broken_met_goal_fails(self):
+        # 200 µs more per execute: P1 = 800 / 590.
+        rc, st, out = gate(bench_doc({"safeexec/execute/bin_true/real_time": 800}))
+        self.assertEqual(rc, 1, out)
+        self.assertEqual(st["P1"], "fail")
+
+    def test_a_miss_within_the_tolerance_is_noise(self):
+        rc, st, out = gate(bench_doc({"safeexec/execute/bin_true/real_time": 590 * 1.07}))
+        self.assertEqual((rc, st["P1"]), (0, "noise"), out)
+
+    def test_a_miss_the_run_cannot_resolve_is_noise(self):
+        # P1 = 1.2: a failure at 1 % spread, noise at 40 % (2 standard errors
+        # of the ratio of two medians of 9 repetitions: ~ +-33 %).
+        slow = {"safeexec/execute/bin_true/real_time": 590 * 1.2}
+        rc, st, out = gate(bench_doc(slow, spread=0.01))
+        self.assertEqual((rc, st["P1"]), (1, "fail"), out)
+        rc, st, out = gate(bench_doc(slow, spread=0.4))
+        self.assertEqual((rc, st["P1"]), (0, "noise"), out)
+
+    def test_a_latency_fail_needs_the_p10_ratio_to_miss_too(self):
+        # Medians say 800/590 (scheduler delays), the fastest spawns 560/550:
+        # noise. Both slower by 200 us: a failure.
+        slow = {"safeexec/execute/bin_true/real_time": 800}
+        rc, st, out = gate(bench_doc(slow, p10={"safeexec/execute/bin_true/real_time": 560,
+                                                "baseline/posix_spawn/bin_true/real_time": 550}))
+        self.assertEqual((rc, st["P1"]), (0, "noise"), out)
+        self.assertIn("p10-based ratio meets the goal", out)
+        rc, st, out = gate(bench_doc(slow, p10={"safeexec/execute/bin_true/real_time": 750,
+                                                "baseline/posix_spawn/bin_true/real_time": 550}))
+        self.assertEqual((rc, st["P1"]), (1, "fail"), out)
+
+    def test_known_miss_held_to_its_last_record(self):
+        rc, st, out = gate(bench_doc(), [record(1.98)])
+        self.assertEqual((rc, st["P3"]), (0, "known-miss"), out)
+        rc, st, out = gate(bench_doc(), [record(1.5)])  # 2.0 vs 1.5: worse by 33 %
+        self.assertEqual((rc, st["P3"]), (1, "regressed"), out)
+
+    def test_known_miss_ignores_other_hardware_and_regressed_runs(self):
+        rc, st, out = gate(bench_doc(), [record(1.5, hardware_cpu="Some Other CPU")])
+        self.assertEqual((rc, st["P3"]), (0, "known-miss"), out)
+        rc, st, out = gate(bench_doc(), [record(1.5, date="2026-12-01T00:00:00Z"),
+                                         record(2.0, status="regressed", date="2026-12-02T00:00:00Z")])
+        self.assertEqual((rc, st["P3"]), (1, "regressed"), out)
+
+    def test_known_miss_band_grows_with_the_noise(self):
+        # 2.0 vs 1.8 is 11 % worse: regressed at 1 % spread, not at 20 %
+        # (two standard errors of two noisy quick runs).
+        rc, st, _ = gate(bench_doc(spread=0.01), [record(1.8)])
+        self.assertEqual(st["P3"], "regressed")
+        rc, st, _ = gate(bench_doc(spread=0.2), [dict(record(1.8))])
+        self.assertEqual(st["P3"], "known-miss")
+
+    def test_known_miss_that_is_met_passes(self):
+        rc, st, _ = gate(bench_doc({"safeexec/execute_fds/extra_fds:10000/real_time": 620}))
+        self.assertEqual((rc, st["P3"]), (0, "pass"))
+
+    def test_p5_judged_against_the_ceiling(self):
+        # Raw posix_spawn scales only 1.12x (a busy machine): execute's 1.1x
+        # is 0.98 of the ceiling - met, although below issue 5's 1.6.
+        busy = {"safeexec/execute_threads/real_time/threads:2": 600 / 1.1,
+                "baseline/posix_spawn_threads/real_time/threads:2": 590 / 1.12}
+        rc, st, out = gate(bench_doc(busy))
+        self.assertEqual((rc, st["P5"]), (0, "pass"), out)
+        # execute does not scale at all where raw posix_spawn doubles: a lock.
+        serial = {"safeexec/execute_threads/real_time/threads:2": 600}
+        rc, st, out = gate(bench_doc(serial))
+        self.assertEqual((rc, st["P5"]), (1, "fail"), out)
+
+    def test_custom_benchmark_files(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            t = Path(tmp)
+            (t / "b.json").write_text(json.dumps(bench_doc()))
+            subprocess.run([sys.executable, str(HERE / "ratios.py"), "--json", str(t / "b.json"),
+                            "--out", str(t)], check=True, capture_output=True)
+            smaller = json.loads((t / "ratios-smaller.json").read_text())
+            bigger = json.loads((t / "ratios-bigger.json").read_text())
+        self.assertEqual({p["name"].split()[0] for p in smaller}, {"P1", "P2-256", "P2-1024", "P3",
+                                                                   "P4-RSS"})
+        self.assertEqual({p["name"].split()[0] for p in bigger}, {"P4", "P5"})
+        for p in smaller + bigger:
+            self.assertEqual(p["unit"], "ratio")
+            self.assertIn("cpu: ", p["extra"])
+            self.assertIn("kernel: ", p["extra"])
+
+
+class Upgrade(unittest.TestCase):
+    def test_schema_1_records_read_in_todays_terms(self):
+        hist = HERE.parent / "history"
+        old = [ratios.upgrade(json.loads(p.read_text())) for p in sorted(hist.glob("*.json"))
+               if json.loads(p.read_text()).get("schema") == 1]
+        if not old:
+            self.skipTest("no schema-1 record in bench/history")
+        for rec in old:
+            goals = {g["id"]: g for g in rec["goals"]}
+            ctx = {c["id"]: c["value"] for c in rec["context_ratios"]}
+            self.assertAlmostEqual(goals["P5"]["value"], ctx["P5-abs"] / ctx["P5-raw"])
+            self.assertIn(goals["P3"]["status"], ("known-miss", "pass"))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
