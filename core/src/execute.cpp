@@ -68,17 +68,12 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
   const std::string cmd = describe_argv(argv, options.secrets());
   if (detail::log_enabled(LogLevel::debug)) detail::log(LogLevel::debug, "running " + cmd);
 
-  SpawnOptions spawn;
-  spawn.all_pipes()
-      .new_process_group(true)
-      .addl_env(options.addl_env())
-      .env_policy(options.env_policy())
-      .inherit_env(options.inherit_env())
-      .cwd(options.cwd())
-      .reset_ignored_signals(options.reset_ignored_signals())
-      .destroy_wait(std::min(options.kill_grace(), std::chrono::milliseconds(60000)) +
-                    std::chrono::milliseconds(1000))
-      .reset_ignored_signals(options.reset_ignored_signals());
+  // The caller's spawn options as they are; execute() owns the stdio (three
+  // pipes), the process group and the destroy bound.
+  SpawnOptions spawn = options.spawn();
+  spawn.all_pipes().new_process_group(true).destroy_wait(
+      std::min(options.kill_grace(), std::chrono::milliseconds(60000)) +
+      std::chrono::milliseconds(1000));
   Process child = create_process(std::move(argv), spawn);
 
   const std::optional<Deadline> deadline =
