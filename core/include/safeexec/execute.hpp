@@ -44,13 +44,19 @@ class ExecuteOptions {
     return *this;
   }
   /// How the child is started: environment, working directory, signals,
-  /// keep_fd - every SpawnOptions field, written once there and passed
-  /// through as it is, except what execute() decides itself: its three
-  /// streams are pipes, the child always leads a new process group (a
-  /// timeout kills the group), and destroy_wait follows kill_grace.
+  /// keep_fd, stdio routes - every SpawnOptions field, written once there
+  /// and passed through as it is, except what execute() decides itself: the
+  /// child always leads a new process group (a timeout kills the group), and
+  /// destroy_wait follows kill_grace. A stream with no route chosen is a pipe
+  /// (stdin carries process_input, stdout/stderr are captured); a routed one
+  /// is not captured (its result string stays empty, max_output_bytes and
+  /// the excerpts see nothing of it), and stderr to_stdout() is captured in
+  /// `out`, in the order the child wrote. process_input with stdin routed
+  /// elsewhere than a pipe is InvalidArgument.
   ///
   ///   safeexec::ExecuteOptions{}.timeout(5s).spawn(
-  ///       safeexec::SpawnOptions{}.cwd("/srv").addl_env({{"LANG", "C"}}))
+  ///       safeexec::SpawnOptions{}.cwd("/srv").addl_env({{"LANG", "C"}})
+  ///           .stdout_to(safeexec::StdioRoute::file("/var/log/job.log")))
   ExecuteOptions& spawn(SpawnOptions s) {
     spawn_ = std::move(s);
     return *this;
