@@ -362,7 +362,7 @@ TEST_F(Routing, RefusesKeepFdThatIsAlsoABorrowedSource) {
             child_cmd({"exit", "0"}),
             SpawnOptions{}.stdout_to(StdioRoute::borrow(f.fd)).keep_fd(f.fd));
       },
-      "keep_fd() names it too");
+      "keep_fd() names too");
   expect_refused(
       [&] {
         (void)safeexec::create_process(child_cmd({"exit", "0"}), SpawnOptions{}.keep_fd(1));
