@@ -239,12 +239,12 @@ void check_spawn(const EnvMap& additions, const EnvPolicy& policy, bool expected
   const EnvMap parent_env = safeexec::current_environment();
   try {
     const safeexec::ExecuteResult r = safeexec::execute(
-        {safeexec_fuzz::test_child(), "env"}, safeexec::ExecuteOptions{}
-                                                  .addl_env(additions)
-                                                  .env_policy(policy)
-                                                  .inherit_env(inherit)
-                                                  .timeout(std::chrono::seconds(10))
-                                                  .kill_grace(std::chrono::milliseconds(200)));
+        {safeexec_fuzz::test_child(), "env"},
+        safeexec::ExecuteOptions{}
+            .spawn(safeexec::SpawnOptions{}.addl_env(additions).env_policy(policy).inherit_env(
+                inherit))
+            .timeout(std::chrono::seconds(10))
+            .kill_grace(std::chrono::milliseconds(200)));
     FUZZ_CHECK(expected_ok, "execute() started a child with refused environment additions");
     std::vector<std::string> entries;
     std::size_t start = 0;

@@ -127,7 +127,8 @@ SAFEEXEC_PROP(DataRoundTrip, F01_ChildEnvIsParentPlusAdditions) {
   LeakGuard leaks;
   {
     const safeexec::ExecuteResult r = safeexec::execute(
-        {helper_path(), "env"}, ExecuteOptions{}.addl_env(additions).timeout(30s));
+        {helper_path(), "env"},
+        ExecuteOptions{}.spawn(safeexec::SpawnOptions{}.addl_env(additions)).timeout(30s));
     safeexec::EnvMap want = parent;
     for (const auto& [k, v] : additions) want[k] = v;
     const safeexec::EnvMap got = parse_env(r.out);
@@ -184,9 +185,12 @@ SAFEEXEC_PROP(DataRoundTrip, F02_RefusedKeysNeverReachAChild) {
     bool refused = false;
     try {
       if (via_execute) {
-        out = safeexec::execute({helper_path(), "env"},
-                                ExecuteOptions{}.addl_env(env).env_policy(policy).timeout(30s))
-                  .out;
+        out =
+            safeexec::execute({helper_path(), "env"},
+                              ExecuteOptions{}
+                                  .spawn(safeexec::SpawnOptions{}.addl_env(env).env_policy(policy))
+                                  .timeout(30s))
+                .out;
       } else {
         safeexec::Process p =
             safeexec::create_process({helper_path(), "env"}, safeexec::SpawnOptions{}

@@ -404,7 +404,10 @@ struct SpawnFails : ProcCommand {
     bool refused = false;
     try {
       if (via_execute) {
-        (void)safeexec::execute(argv(), ExecuteOptions{}.addl_env(env()).cwd(cwd()).timeout(10s));
+        (void)safeexec::execute(argv(),
+                                ExecuteOptions{}
+                                    .spawn(safeexec::SpawnOptions{}.addl_env(env()).cwd(cwd()))
+                                    .timeout(10s));
       } else {
         safeexec::SpawnOptions o;
         o.stdin_mode(in).stdout_mode(out).stderr_mode(err).addl_env(env()).cwd(cwd());

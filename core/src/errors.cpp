@@ -58,6 +58,8 @@ const char* to_string(SpawnStage stage) noexcept {
   switch (stage) {
     case SpawnStage::pipes:
       return "pipes";
+    case SpawnStage::redirect:
+      return "redirect";
     case SpawnStage::clone:
       return "clone";
     case SpawnStage::signals:
@@ -107,9 +109,13 @@ SystemError::SystemError(const std::string& what, int error_code)
     : Error(what + ": " + describe_errno(error_code)), error_code_(error_code) {}
 
 SpawnError::SpawnError(SpawnStage stage, int error_code, const std::string& program)
+    : SpawnError(stage, error_code, program, std::string()) {}
+
+SpawnError::SpawnError(SpawnStage stage, int error_code, const std::string& program,
+                       const std::string& doing)
     // argv[0] is the caller's: quoted and escaped like describe_argv (item 16).
     : SystemError("cannot start " + detail::quote_word(program) + ": " + to_string(stage) +
-                      " failed" +
+                      " failed" + (doing.empty() ? std::string() : " (" + doing + ")") +
                       (stage == SpawnStage::path_lookup
                            ? " (found through an empty or relative PATH entry, i.e. in the "
                              "working directory: refused; name it with a '/' to run it)"

@@ -9,6 +9,7 @@
 #include "safeexec/errors.hpp"
 #include "safeexec/execute.hpp"
 #include "safeexec/process.hpp"
+#include "stdio_plan.hpp"
 #include "text_internal.hpp"
 
 namespace safeexec {
@@ -39,6 +40,25 @@ void validate_times(const ExecuteOptions& o) {
     throw InvalidArgument("kill_grace must not be negative (got " +
                           std::to_string(o.kill_grace().count()) + " ms)");
   }
+}
+
+/// The caller's spawn options as they are, with what execute() decides: a
+/// pipe for each stream the caller routed nowhere (stdin carries
+/// process_input, stdout and stderr are captured), its own process group,
+/// and a destroy bound that follows kill_grace.
+SpawnOptions spawn_options_for(const ExecuteOptions& o) {
+  SpawnOptions spawn = o.spawn();
+  if (!spawn.stdin_route()) spawn.stdin_pipe();
+  if (!spawn.stdout_route()) spawn.stdout_pipe();
+  if (!spawn.stderr_route()) spawn.stderr_pipe();
+  if (!o.process_input().empty() && spawn.stdin_route()->kind() != StdioRoute::Kind::pipe) {
+    throw InvalidArgument("process_input is given, but stdin comes from " +
+                          detail::describe_route(*spawn.stdin_route()) +
+                          ": the input would go nowhere");
+  }
+  spawn.new_process_group(true).destroy_wait(
+      std::min(o.kill_grace(), std::chrono::milliseconds(60000)) + std::chrono::milliseconds(1000));
+  return spawn;
 }
 
 /// Kills the child's group after a timeout or an overflow, bounded by
@@ -73,18 +93,7 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
   const std::string cmd = describe_argv(argv, options.secrets());
   if (detail::log_enabled(LogLevel::debug)) detail::log(LogLevel::debug, "running " + cmd);
 
-  SpawnOptions spawn;
-  spawn.all_pipes()
-      .new_process_group(true)
-      .addl_env(options.addl_env())
-      .env_policy(options.env_policy())
-      .inherit_env(options.inherit_env())
-      .cwd(options.cwd())
-      .reset_ignored_signals(options.reset_ignored_signals())
-      .destroy_wait(std::min(options.kill_grace(), std::chrono::milliseconds(60000)) +
-                    std::chrono::milliseconds(1000))
-      .reset_ignored_signals(options.reset_ignored_signals());
-  Process child = create_process(std::move(argv), spawn);
+  Process child = create_process(std::move(argv), spawn_options_for(options));
 
   const std::optional<Deadline> deadline =
       options.timeout()

@@ -89,7 +89,8 @@ TEST_F(Argv, NoGlobbingOrTildeOrVariableExpansion) {
   dir.write_file("beta", "");
   dir.write_file("*", "");
   const std::vector<std::string> args = {"*", "?lpha", "[ab]*", "~", "$HOME", "*.none"};
-  EXPECT_EQ(argv_seen_by_child(args, bounded().cwd(dir.path())), args);
+  EXPECT_EQ(argv_seen_by_child(args, bounded().spawn(safeexec::SpawnOptions{}.cwd(dir.path()))),
+            args);
 }
 
 TEST_F(Argv, BareNameIsSearchedInPath) {
@@ -103,8 +104,9 @@ TEST_F(Argv, BareNameIsSearchedInPath) {
   // PATH is the child's: an addition decides where a bare name is found.
   const std::string dir =
       safeexec_test::child_path().substr(0, safeexec_test::child_path().rfind('/'));
-  const auto r = safeexec::execute({"safeexec-test-child", "argv", "found"},
-                                   bounded().addl_env({{"PATH", "/nonexistent:" + dir}}));
+  const auto r = safeexec::execute(
+      {"safeexec-test-child", "argv", "found"},
+      bounded().spawn(safeexec::SpawnOptions{}.addl_env({{"PATH", "/nonexistent:" + dir}})));
   EXPECT_EQ(r.out, std::string("found") + '\0');
 }
 

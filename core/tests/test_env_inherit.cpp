@@ -85,7 +85,8 @@ std::vector<std::string> expected_env(Keep keep, const EnvMap& additions = {}) {
 // The child's environment through both spawn paths must be `want`.
 void expect_child_env(const EnvInherit& inherit, const EnvMap& additions,
                       const std::vector<std::string>& want) {
-  EXPECT_EQ(safeexec_test::env_seen_by_child(bounded().inherit_env(inherit).addl_env(additions)),
+  EXPECT_EQ(safeexec_test::env_seen_by_child(
+                bounded().spawn(safeexec::SpawnOptions{}.inherit_env(inherit).addl_env(additions))),
             want)
       << "through execute()";
   EXPECT_EQ(safeexec_test::env_seen_by_spawned_child(
@@ -102,7 +103,7 @@ bool mentions_secret(const std::vector<std::string>& env) {
 
 TEST_F(EnvInheritTest, DefaultAndAllInheritEverything) {
   const ScopedSetenv secret(kSecret, kSecretValue);
-  EXPECT_EQ(safeexec::ExecuteOptions{}.inherit_env().mode(), EnvInherit::Mode::all);
+  EXPECT_EQ(safeexec::ExecuteOptions{}.spawn().inherit_env().mode(), EnvInherit::Mode::all);
   EXPECT_EQ(safeexec::SpawnOptions{}.inherit_env().mode(), EnvInherit::Mode::all);
   EXPECT_TRUE(EnvInherit::all().inherits_everything());
   const std::vector<std::string> parent = safeexec_test::parent_environment();
@@ -165,7 +166,8 @@ TEST_F(EnvInheritTest, SecretNeverReachesTheChildUnderAnyRestrictingMode) {
   for (const EnvInherit& inherit :
        {EnvInherit::none(), EnvInherit::only({"PATH", "HOME"}), EnvInherit::all().remove({kSecret}),
         EnvInherit::only({"PATH", kSecret}).remove({kSecret})}) {
-    EXPECT_FALSE(mentions_secret(safeexec_test::env_seen_by_child(bounded().inherit_env(inherit))));
+    EXPECT_FALSE(mentions_secret(safeexec_test::env_seen_by_child(
+        bounded().spawn(safeexec::SpawnOptions{}.inherit_env(inherit)))));
     EXPECT_FALSE(mentions_secret(
         safeexec_test::env_seen_by_spawned_child(safeexec::SpawnOptions{}.inherit_env(inherit))));
   }
@@ -191,19 +193,20 @@ TEST_F(EnvInheritTest, DangerousHostVariablesPassByDefaultAndGoWithRemoveDangero
   expect_child_env(clean, {}, want);
   // remove_dangerous() does not refuse additions the policy allows.
   const EnvMap opted = {{"PYTHON_SAFEEXEC_T", "given"}};
-  EXPECT_EQ(
-      safeexec_test::env_seen_by_child(bounded().inherit_env(clean).addl_env(opted).env_policy(
-          EnvPolicy::deny_dangerous().allow("PYTHON_SAFEEXEC_T"))),
-      expected_env([](const std::string& k) { return !EnvPolicy::is_dangerous(k); }, opted));
+  EXPECT_EQ(safeexec_test::env_seen_by_child(bounded().spawn(
+                safeexec::SpawnOptions{}.inherit_env(clean).addl_env(opted).env_policy(
+                    EnvPolicy::deny_dangerous().allow("PYTHON_SAFEEXEC_T")))),
+            expected_env([](const std::string& k) { return !EnvPolicy::is_dangerous(k); }, opted));
 }
 
 TEST_F(EnvInheritTest, PolicyStillRefusesAdditionsWhateverIsInherited) {
   for (const EnvInherit& inherit : {EnvInherit::none(), EnvInherit::only({"PATH"})}) {
     safeexec::testing::clear_faults();
-    EXPECT_THROW(
-        (void)safeexec::execute(child_cmd({"env"}), bounded().inherit_env(inherit).addl_env(
-                                                        {{"LD_PRELOAD", "/nonexistent/evil.so"}})),
-        safeexec::InvalidArgument);
+    EXPECT_THROW((void)safeexec::execute(
+                     child_cmd({"env"}),
+                     bounded().spawn(safeexec::SpawnOptions{}.inherit_env(inherit).addl_env(
+                         {{"LD_PRELOAD", "/nonexistent/evil.so"}}))),
+                 safeexec::InvalidArgument);
     EXPECT_THROW(safeexec::create_process(
                      child_cmd({"env"}),
                      safeexec::SpawnOptions{}.inherit_env(inherit).addl_env({{"BAD-KEY", "v"}})),
@@ -248,7 +251,8 @@ TEST_F(EnvInheritTest, InheritedKeysAreGrammarChecked) {
     {
       const ScopedEnviron scoped(host);
       EXPECT_FALSE(safeexec::environ_passes_as_is(EnvInherit::all(), {}));
-      seen = safeexec_test::env_seen_by_child(bounded().addl_env(additions));
+      seen = safeexec_test::env_seen_by_child(
+          bounded().spawn(safeexec::SpawnOptions{}.addl_env(additions)));
       spawned =
           safeexec_test::env_seen_by_spawned_child(safeexec::SpawnOptions{}.addl_env(additions));
     }
@@ -268,8 +272,8 @@ TEST_F(EnvInheritTest, InheritedKeysAreGrammarChecked) {
   {
     const safeexec_test::LogCapture log;
     const ScopedEnviron scoped(host);
-    EXPECT_EQ(safeexec_test::env_seen_by_child(
-                  bounded().inherit_env(EnvInherit::only({"SAFEEXEC_T_GOOD", "SAFEEXEC_T_DUP"}))),
+    EXPECT_EQ(safeexec_test::env_seen_by_child(bounded().spawn(safeexec::SpawnOptions{}.inherit_env(
+                  EnvInherit::only({"SAFEEXEC_T_GOOD", "SAFEEXEC_T_DUP"})))),
               (std::vector<std::string>{"SAFEEXEC_T_DUP=first", "SAFEEXEC_T_GOOD=1"}));
   }
 }
@@ -373,7 +377,8 @@ TEST_F(EnvInheritTest, RandomModesMatchTheModel) {
       if (mode == 1) return false;
       return listed.count(k) != 0;
     };
-    EXPECT_EQ(safeexec_test::env_seen_by_child(bounded().inherit_env(inherit)),
+    EXPECT_EQ(safeexec_test::env_seen_by_child(
+                  bounded().spawn(safeexec::SpawnOptions{}.inherit_env(inherit))),
               expected_env(model));
   }
 }

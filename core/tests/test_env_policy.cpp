@@ -44,7 +44,9 @@ std::string refused(const safeexec::EnvMap& additions, const EnvPolicy& policy) 
 
   safeexec::testing::clear_faults();
   EXPECT_THROW(
-      (void)safeexec::execute(child_cmd({"env"}), bounded().addl_env(additions).env_policy(policy)),
+      (void)safeexec::execute(
+          child_cmd({"env"}),
+          bounded().spawn(safeexec::SpawnOptions{}.addl_env(additions).env_policy(policy))),
       safeexec::InvalidArgument);
   EXPECT_EQ(call_count(Call::clone), 0U) << "execute started a child";
   return message;
@@ -87,7 +89,9 @@ TEST_F(EnvPolicyTest, DefaultIsTheDenyPolicy) {
   EXPECT_THROW(safeexec::create_process(child_cmd({"env"}),
                                         safeexec::SpawnOptions{}.addl_env({{"LD_PRELOAD", "x"}})),
                safeexec::InvalidArgument);
-  EXPECT_THROW((void)safeexec::execute(child_cmd({"env"}), bounded().addl_env({{"LD_AUDIT", "x"}})),
+  EXPECT_THROW((void)safeexec::execute(
+                   child_cmd({"env"}),
+                   bounded().spawn(safeexec::SpawnOptions{}.addl_env({{"LD_AUDIT", "x"}}))),
                safeexec::InvalidArgument);
   EXPECT_EQ(call_count(Call::clone), 0U);
 }
@@ -112,7 +116,8 @@ TEST_F(EnvPolicyTest, AllowOptsInOneNameOnly) {
 
   // The opted-in name reaches the child, with its value.
   const safeexec::EnvMap ok = {{"LD_LIBRARY_PATH", "/nonexistent/safeexec-lib"}};
-  EXPECT_EQ(safeexec_test::env_seen_by_child(bounded().addl_env(ok).env_policy(policy)),
+  EXPECT_EQ(safeexec_test::env_seen_by_child(
+                bounded().spawn(safeexec::SpawnOptions{}.addl_env(ok).env_policy(policy))),
             parent_plus(ok));
 
   // LD_PRELOAD is still refused under the same policy, and nothing starts.
@@ -154,7 +159,8 @@ TEST_F(EnvPolicyTest, RefusedNameNeverReachesTheChild) {
   (void)refused({{"GCONV_PATH", "/tmp"}, {"SAFEEXEC_T_OK", "1"}}, EnvPolicy::deny_dangerous());
   // The accepted name alone goes through, and the child sees exactly it added.
   const safeexec::EnvMap ok = {{"SAFEEXEC_T_OK", "1"}};
-  const std::vector<std::string> seen = safeexec_test::env_seen_by_child(bounded().addl_env(ok));
+  const std::vector<std::string> seen =
+      safeexec_test::env_seen_by_child(bounded().spawn(safeexec::SpawnOptions{}.addl_env(ok)));
   EXPECT_EQ(seen, parent_plus(ok));
 }
 

@@ -57,8 +57,10 @@ std::string refused_message(const safeexec::EnvMap& additions) {
   EXPECT_EQ(call_count(Call::pipe2), 0U) << "a pipe was created before validation";
 
   safeexec::testing::clear_faults();
-  EXPECT_THROW((void)safeexec::execute(child_cmd({"exit", "0"}), bounded().addl_env(additions)),
-               safeexec::InvalidArgument);
+  EXPECT_THROW(
+      (void)safeexec::execute(child_cmd({"exit", "0"}),
+                              bounded().spawn(safeexec::SpawnOptions{}.addl_env(additions))),
+      safeexec::InvalidArgument);
   EXPECT_EQ(call_count(Call::clone), 0U) << "execute started a child";
   EXPECT_EQ(call_count(Call::pipe2), 0U) << "execute created a pipe before validation";
   return message;
@@ -148,7 +150,9 @@ TEST_F(EnvValidation, ChildEnvironmentIsParentPlusAcceptedAdditions) {
   for (const auto& [k, v] : additions) expected.push_back(k + "=" + v);
   std::sort(expected.begin(), expected.end());
 
-  EXPECT_EQ(safeexec_test::env_seen_by_child(bounded().addl_env(additions)), expected);
+  EXPECT_EQ(safeexec_test::env_seen_by_child(
+                bounded().spawn(safeexec::SpawnOptions{}.addl_env(additions))),
+            expected);
   EXPECT_EQ(safeexec_test::env_seen_by_spawned_child(safeexec::SpawnOptions{}.addl_env(additions)),
             expected);
   // The parent's own environment is untouched.

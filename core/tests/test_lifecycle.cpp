@@ -307,7 +307,9 @@ TEST_F(Lifecycle, CloneFailureLeaksNothing) {
 TEST_F(Lifecycle, ChildSideFailureLeaksNothing) {
   // chdir fails in the child: the child reports and exits, the parent reaps it.
   try {
-    (void)safeexec::execute(child_cmd({"exit", "0"}), bounded().cwd("/nonexistent/safeexec-dir"));
+    (void)safeexec::execute(
+        child_cmd({"exit", "0"}),
+        bounded().spawn(safeexec::SpawnOptions{}.cwd("/nonexistent/safeexec-dir")));
     ADD_FAILURE() << "no exception";
   } catch (const safeexec::SpawnError& e) {
     EXPECT_EQ(e.stage(), SpawnStage::chdir);

@@ -57,8 +57,9 @@ std::string helper_dir() {
 std::optional<SpawnStage> run_with_path(const std::string& name, const std::string& path,
                                         const std::string& cwd) {
   try {
-    const auto r =
-        safeexec::execute({name, "exit", "0"}, bounded().addl_env({{"PATH", path}}).cwd(cwd));
+    const auto r = safeexec::execute(
+        {name, "exit", "0"},
+        bounded().spawn(safeexec::SpawnOptions{}.addl_env({{"PATH", path}}).cwd(cwd)));
     EXPECT_EQ(r.exit_code(), 0);
     return std::nullopt;
   } catch (const safeexec::SpawnError& e) {
@@ -124,7 +125,9 @@ TEST_F(PathLookup, AbsoluteEntriesBeforeTheEmptyOneStillWin) {
 TEST_F(PathLookup, NotFoundAnywhereIsStillAnExecError) {
   const TempDir empty;
   try {
-    (void)safeexec::execute({kName}, bounded().addl_env({{"PATH", ":bin"}}).cwd(empty.path()));
+    (void)safeexec::execute(
+        {kName},
+        bounded().spawn(safeexec::SpawnOptions{}.addl_env({{"PATH", ":bin"}}).cwd(empty.path())));
     ADD_FAILURE() << "no exception";
   } catch (const safeexec::SpawnError& e) {
     EXPECT_EQ(e.stage(), SpawnStage::exec);

@@ -107,10 +107,11 @@ TEST_F(SignalsInherited, ResetIgnoredSignalsResetsEverything) {
   set_disposition(SIGINT, SIG_IGN);
   set_disposition(SIGUSR1, on_signal);
   EXPECT_EQ(ignored_via_spawn(safeexec::SpawnOptions{}.reset_ignored_signals(true)), 0U);
-  EXPECT_EQ(
-      ignored_in(
-          safeexec::execute(child_cmd({"signals"}), bounded().reset_ignored_signals(true)).out),
-      0U);
+  EXPECT_EQ(ignored_in(safeexec::execute(
+                           child_cmd({"signals"}),
+                           bounded().spawn(safeexec::SpawnOptions{}.reset_ignored_signals(true)))
+                           .out),
+            0U);
   // And the default keeps both.
   const std::uint64_t kept = ignored_via_spawn({});
   EXPECT_EQ(kept & (bit(SIGHUP) | bit(SIGINT)), bit(SIGHUP) | bit(SIGINT));

@@ -92,7 +92,10 @@ TEST_F(Spawn, WorkingDirectory) {
   ASSERT_NE(real, nullptr);
   const std::string expected = std::string(real) + "\n";
   std::free(real);
-  EXPECT_EQ(safeexec::execute(child_cmd({"cwd"}), bounded().cwd(dir.path())).out, expected);
+  EXPECT_EQ(safeexec::execute(child_cmd({"cwd"}),
+                              bounded().spawn(safeexec::SpawnOptions{}.cwd(dir.path())))
+                .out,
+            expected);
   char here[PATH_MAX];
   ASSERT_NE(::getcwd(here, sizeof here), nullptr);
   EXPECT_EQ(safeexec::execute(child_cmd({"cwd"}), bounded()).out, std::string(here) + "\n");
@@ -106,7 +109,8 @@ TEST_F(Spawn, BadWorkingDirectoryIsASpawnError) {
   for (const auto& [cwd, error] : cases) {
     SCOPED_TRACE(cwd);
     try {
-      (void)safeexec::execute(child_cmd({"cwd"}), bounded().cwd(cwd));
+      (void)safeexec::execute(child_cmd({"cwd"}),
+                              bounded().spawn(safeexec::SpawnOptions{}.cwd(cwd)));
       ADD_FAILURE() << "no exception";
     } catch (const safeexec::SpawnError& e) {
       EXPECT_EQ(e.stage(), safeexec::SpawnStage::chdir);
@@ -114,7 +118,9 @@ TEST_F(Spawn, BadWorkingDirectoryIsASpawnError) {
       EXPECT_NE(std::string(e.what()).find("chdir"), std::string::npos) << e.what();
     }
   }
-  EXPECT_THROW((void)safeexec::execute(child_cmd({"cwd"}), bounded().cwd(std::string("/t\0mp", 5))),
+  EXPECT_THROW((void)safeexec::execute(
+                   child_cmd({"cwd"}),
+                   bounded().spawn(safeexec::SpawnOptions{}.cwd(std::string("/t\0mp", 5)))),
                safeexec::InvalidArgument);
 }
 
@@ -195,7 +201,9 @@ TEST_F(Spawn, ChildStartsWithEmptyMaskAndDefaultDispositions) {
 
   // Asked to, the child starts with every disposition at SIG_DFL.
   const std::string all_default = "blocked=0000000000000000 ignored=0000000000000000\n";
-  EXPECT_EQ(safeexec::execute(child_cmd({"signals"}), bounded().reset_ignored_signals(true)).out,
+  EXPECT_EQ(safeexec::execute(child_cmd({"signals"}),
+                              bounded().spawn(safeexec::SpawnOptions{}.reset_ignored_signals(true)))
+                .out,
             all_default);
   safeexec::Process q = safeexec::create_process(
       child_cmd({"signals"}), safeexec::SpawnOptions{}.stdout_pipe().reset_ignored_signals(true));

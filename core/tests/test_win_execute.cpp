@@ -92,7 +92,10 @@ TEST_F(WinExecute, ExitCodesAreCheckedAndTheInputStaysSecret) {
 }
 
 std::vector<std::string> child_env(const safeexec::EnvMap& add) {
-  return split_nul(execute(child_cmd({"env"}), ExecuteOptions{}.addl_env(add).timeout(60s)).out);
+  return split_nul(
+      execute(child_cmd({"env"}),
+              ExecuteOptions{}.spawn(safeexec::SpawnOptions{}.addl_env(add)).timeout(60s))
+          .out);
 }
 
 std::vector<std::string> with_name(const std::vector<std::string>& env, std::string_view name) {
@@ -141,20 +144,26 @@ TEST_F(WinExecute, TheBlockIsSortedIgnoringCaseWithSystemRoot) {
 TEST_F(WinExecute, WindowsInjectionNamesAreRefusedInAnyCase) {
   for (const char* name : {"COMSPEC", "PathExt", "__COMPAT_LAYER", "pythonpath", "COR_PROFILER",
                            "NODE_OPTIONS", "SystemRoot"}) {
-    EXPECT_THROW((void)execute(child_cmd({"exit", "0"}), ExecuteOptions{}.addl_env({{name, "x"}})),
-                 safeexec::InvalidArgument)
+    EXPECT_THROW(
+        (void)execute(child_cmd({"exit", "0"}),
+                      ExecuteOptions{}.spawn(safeexec::SpawnOptions{}.addl_env({{name, "x"}}))),
+        safeexec::InvalidArgument)
         << name;
   }
   EXPECT_THROW((void)execute(child_cmd({"exit", "0"}),
-                             ExecuteOptions{}.addl_env({{"Ab", "1"}, {"AB", "2"}})),
+                             ExecuteOptions{}.spawn(
+                                 safeexec::SpawnOptions{}.addl_env({{"Ab", "1"}, {"AB", "2"}}))),
                safeexec::InvalidArgument);
-  EXPECT_THROW((void)execute(child_cmd({"exit", "0"}), ExecuteOptions{}.addl_env({{"=C:", "x"}})),
-               safeexec::InvalidArgument);
+  EXPECT_THROW(
+      (void)execute(child_cmd({"exit", "0"}),
+                    ExecuteOptions{}.spawn(safeexec::SpawnOptions{}.addl_env({{"=C:", "x"}}))),
+      safeexec::InvalidArgument);
   EXPECT_NO_THROW(
       (void)execute(child_cmd({"exit", "0"}),
-                    ExecuteOptions{}
-                        .addl_env({{"COMSPEC", "x"}})
-                        .env_policy(safeexec::EnvPolicy::deny_dangerous().allow("COMSPEC"))));
+                    ExecuteOptions{}.spawn(
+                        safeexec::SpawnOptions{}
+                            .addl_env({{"COMSPEC", "x"}})
+                            .env_policy(safeexec::EnvPolicy::deny_dangerous().allow("COMSPEC")))));
 }
 
 // A grandchild holding the pipes after the child exited 0: execute() reads
@@ -180,17 +189,18 @@ TEST_F(WinExecute, OutputIsNotCutWhenThePipesClose) {
 TEST_F(WinExecute, InheritEnvOnlyAndRemoveIgnoreCase) {
   ASSERT_TRUE(SetEnvironmentVariableW(L"SxTest_Keep", L"k"));
   ASSERT_TRUE(SetEnvironmentVariableW(L"SxTest_Drop", L"d"));
-  const auto only = split_nul(
-      execute(
-          child_cmd({"env"}),
-          ExecuteOptions{}.inherit_env(safeexec::EnvInherit::only({"SXTEST_KEEP"})).timeout(60s))
-          .out);
-  const auto removed =
-      split_nul(execute(child_cmd({"env"}),
-                        ExecuteOptions{}
-                            .inherit_env(safeexec::EnvInherit::all().remove({"sxtest_drop"}))
-                            .timeout(60s))
+  const auto only =
+      split_nul(execute(child_cmd({"env"}), ExecuteOptions{}
+                                                .spawn(safeexec::SpawnOptions{}.inherit_env(
+                                                    safeexec::EnvInherit::only({"SXTEST_KEEP"})))
+                                                .timeout(60s))
                     .out);
+  const auto removed = split_nul(
+      execute(child_cmd({"env"}), ExecuteOptions{}
+                                      .spawn(safeexec::SpawnOptions{}.inherit_env(
+                                          safeexec::EnvInherit::all().remove({"sxtest_drop"})))
+                                      .timeout(60s))
+          .out);
   SetEnvironmentVariableW(L"SxTest_Keep", nullptr);
   SetEnvironmentVariableW(L"SxTest_Drop", nullptr);
   EXPECT_EQ(with_name(only, "SXTEST_KEEP"), (std::vector<std::string>{"SxTest_Keep=k"}));

@@ -215,8 +215,10 @@ TEST_F(WinSpawn, MissingProgramIsATypedSpawnError) {
   }
   EXPECT_THROW((void)execute({helper(), std::string("a\0b", 3)}), safeexec::InvalidArgument);
   EXPECT_THROW((void)execute({"a\"b.exe"}), safeexec::InvalidArgument);
-  EXPECT_THROW((void)execute({helper(), "exit", "0"}, ExecuteOptions{}.cwd("C:\\no\\such\\dir")),
-               safeexec::SpawnError);
+  EXPECT_THROW(
+      (void)execute({helper(), "exit", "0"},
+                    ExecuteOptions{}.spawn(safeexec::SpawnOptions{}.cwd("C:\\no\\such\\dir"))),
+      safeexec::SpawnError);
 }
 
 // A batch file that prints each of its first two arguments on a line of
@@ -259,7 +261,9 @@ TEST_F(WinSpawn, BatchFileFoundByNameAndThroughTrailingDots) {
   const auto bat = write_batch(dir, "named.cmd");
   // Found in PATH through PATHEXT, and run through cmd.exe.
   const auto r =
-      execute({"named", "one"}, ExecuteOptions{}.addl_env({{"PATH", dir.str()}}).timeout(60s));
+      execute({"named", "one"}, ExecuteOptions{}
+                                    .spawn(safeexec::SpawnOptions{}.addl_env({{"PATH", dir.str()}}))
+                                    .timeout(60s));
   EXPECT_TRUE(has_line(r.out, "[one]")) << r.out;
   // "named.cmd." is named.cmd to Windows: still recognised as a batch file.
   const auto t = execute({bat.string() + ".", "two"}, ExecuteOptions{}.timeout(60s));
@@ -272,8 +276,11 @@ TEST_F(WinSpawn, BatchPercentNamesDoNotExpand) {
   SAFEEXEC_SKIP_UNDER_WINE("Wine's cmd.exe expands %VAR% a second time inside a batch parameter");
   TempDir dir;
   const auto bat = write_batch(dir, "pct.bat");
-  const auto r = execute({bat.string(), "%SAFEEXEC_SECRET%", "!SAFEEXEC_SECRET!"},
-                         ExecuteOptions{}.addl_env({{"SAFEEXEC_SECRET", "leaked"}}).timeout(60s));
+  const auto r =
+      execute({bat.string(), "%SAFEEXEC_SECRET%", "!SAFEEXEC_SECRET!"},
+              ExecuteOptions{}
+                  .spawn(safeexec::SpawnOptions{}.addl_env({{"SAFEEXEC_SECRET", "leaked"}}))
+                  .timeout(60s));
   EXPECT_EQ(r.out.find("leaked"), std::string::npos) << r.out;
   EXPECT_TRUE(has_line(r.out, "[%SAFEEXEC_SECRET%]")) << r.out;
 }

@@ -49,6 +49,9 @@ enum class SpawnStage {
   /// i.e. relative to the child's working directory; refused (EACCES) - see
   /// create_process() in process.hpp.
   path_lookup,
+  /// parent: opening a file a stream is routed to, or duplicating a
+  /// borrowed handle (stdio.hpp); the message names the stream and the route.
+  redirect,
 };
 
 /// The stable name of a stage ("exec", "chdir", ...).
@@ -70,6 +73,9 @@ class SystemError : public Error {
 class SpawnError : public SystemError {
  public:
   SpawnError(SpawnStage stage, int error_code, const std::string& program);
+  /// With what was being done, for the message ("stdout to the file 'x'").
+  SpawnError(SpawnStage stage, int error_code, const std::string& program,
+             const std::string& detail);
   SpawnStage stage() const noexcept { return stage_; }
   /// The program (argv[0]) that was being started.
   const std::string& program() const noexcept { return program_; }

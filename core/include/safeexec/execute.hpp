@@ -31,6 +31,7 @@
 
 #include "safeexec/env.hpp"
 #include "safeexec/exit_status.hpp"
+#include "safeexec/process.hpp"
 
 namespace safeexec {
 
@@ -42,18 +43,22 @@ class ExecuteOptions {
     input_ = std::move(bytes);
     return *this;
   }
-  ExecuteOptions& addl_env(EnvMap env) {
-    addl_env_ = std::move(env);
-    return *this;
-  }
-  ExecuteOptions& env_policy(EnvPolicy p) {
-    policy_ = std::move(p);
-    return *this;
-  }
-  /// Which of the parent's variables the child inherits before the additions
-  /// (default EnvInherit::all(); see env.hpp).
-  ExecuteOptions& inherit_env(EnvInherit i) {
-    inherit_ = std::move(i);
+  /// How the child is started: environment, working directory, signals,
+  /// keep_fd, stdio routes - every SpawnOptions field, written once there
+  /// and passed through as it is, except what execute() decides itself: the
+  /// child always leads a new process group (a timeout kills the group), and
+  /// destroy_wait follows kill_grace. A stream with no route chosen is a pipe
+  /// (stdin carries process_input, stdout/stderr are captured); a routed one
+  /// is not captured (its result string stays empty, max_output_bytes and
+  /// the excerpts see nothing of it), and stderr to_stdout() is captured in
+  /// `out`, in the order the child wrote. process_input with stdin routed
+  /// elsewhere than a pipe is InvalidArgument.
+  ///
+  ///   safeexec::ExecuteOptions{}.timeout(5s).spawn(
+  ///       safeexec::SpawnOptions{}.cwd("/srv").addl_env({{"LANG", "C"}})
+  ///           .stdout_to(safeexec::StdioRoute::file("/var/log/job.log")))
+  ExecuteOptions& spawn(SpawnOptions s) {
+    spawn_ = std::move(s);
     return *this;
   }
   /// Throw ProcessExecutionError on an exit code other than 0 and extra_ok_codes (default true).
@@ -116,10 +121,6 @@ class ExecuteOptions {
     max_output_ = n;
     return *this;
   }
-  ExecuteOptions& cwd(std::string dir) {
-    cwd_ = std::move(dir);
-    return *this;
-  }
   /// Strings masked as "***" wherever they appear in argv and in the
   /// stdout/stderr excerpts, in messages and logs. Every occurrence of every
   /// secret is found first and overlapping or nested ones are masked as one
@@ -134,18 +135,8 @@ class ExecuteOptions {
     return *this;
   }
 
-  /// As SpawnOptions::reset_ignored_signals: false (default) keeps the
-  /// signals the host ignores ignored in the child; true resets them too.
-  ExecuteOptions& reset_ignored_signals(bool on) {
-    reset_ignored_ = on;
-    return *this;
-  }
-  bool reset_ignored_signals() const noexcept { return reset_ignored_; }
-
   const std::string& process_input() const noexcept { return input_; }
-  const EnvMap& addl_env() const noexcept { return addl_env_; }
-  const EnvPolicy& env_policy() const noexcept { return policy_; }
-  const EnvInherit& inherit_env() const noexcept { return inherit_; }
+  const SpawnOptions& spawn() const noexcept { return spawn_; }
   bool check_exit_code() const noexcept { return check_; }
   const std::set<int>& extra_ok_codes() const noexcept { return ok_codes_; }
   bool return_stderr() const noexcept { return return_stderr_; }
@@ -156,15 +147,12 @@ class ExecuteOptions {
   std::chrono::milliseconds kill_grace() const noexcept { return kill_grace_; }
   std::chrono::milliseconds linger() const noexcept { return linger_; }
   std::size_t max_output_bytes() const noexcept { return max_output_; }
-  const std::string& cwd() const noexcept { return cwd_; }
   const std::vector<std::string>& secrets() const noexcept { return secrets_; }
   std::size_t excerpt_bytes() const noexcept { return excerpt_bytes_; }
 
  private:
   std::string input_;
-  EnvMap addl_env_;
-  EnvPolicy policy_ = EnvPolicy::deny_dangerous();
-  EnvInherit inherit_ = EnvInherit::all();
+  SpawnOptions spawn_;
   bool check_ = true;
   std::set<int> ok_codes_;
   bool return_stderr_ = true;
@@ -175,10 +163,8 @@ class ExecuteOptions {
   std::chrono::milliseconds kill_grace_{1000};
   std::chrono::milliseconds linger_{200};
   std::size_t max_output_ = static_cast<std::size_t>(-1);
-  std::string cwd_;
   std::vector<std::string> secrets_;
   std::size_t excerpt_bytes_ = 1024;
-  bool reset_ignored_ = false;
 };
 
 /// What execute() returns.

@@ -36,6 +36,7 @@
 #include "safeexec/env.hpp"
 #include "safeexec/exit_status.hpp"
 #include "safeexec/pid.hpp"
+#include "safeexec/stdio.hpp"
 
 namespace safeexec {
 
@@ -68,28 +69,27 @@ Deadline deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
   return saturating_deadline(Clock::now(), clamp_to_clock(d));
 }
 
-/// What a child's stdin/stdout/stderr is connected to.
-enum class Stdio {
-  inherit,  ///< the parent's descriptor of the same number
-  pipe,     ///< a pipe to the parent, exposed by the Process handle
-  null,     ///< /dev/null (opened by the library; if it cannot be, spawn fails)
-};
-
 /// How to start a child. Chainable setters; getters of the same name.
 class SpawnOptions {
  public:
-  SpawnOptions& stdin_mode(Stdio m) {
-    stdin_ = m;
+  /// Where the child's stdin comes from, stdout and stderr go (stdio.hpp).
+  /// Not chosen: create_process() inherits the parent's stream, execute()
+  /// connects a pipe.
+  SpawnOptions& stdin_from(StdioRoute r) {
+    stdin_ = std::move(r);
     return *this;
   }
-  SpawnOptions& stdout_mode(Stdio m) {
-    stdout_ = m;
+  SpawnOptions& stdout_to(StdioRoute r) {
+    stdout_ = std::move(r);
     return *this;
   }
-  SpawnOptions& stderr_mode(Stdio m) {
-    stderr_ = m;
+  SpawnOptions& stderr_to(StdioRoute r) {
+    stderr_ = std::move(r);
     return *this;
   }
+  SpawnOptions& stdin_mode(Stdio m) { return stdin_from(m); }
+  SpawnOptions& stdout_mode(Stdio m) { return stdout_to(m); }
+  SpawnOptions& stderr_mode(Stdio m) { return stderr_to(m); }
   SpawnOptions& stdin_pipe() { return stdin_mode(Stdio::pipe); }
   SpawnOptions& stdout_pipe() { return stdout_mode(Stdio::pipe); }
   SpawnOptions& stderr_pipe() { return stderr_mode(Stdio::pipe); }
@@ -120,7 +120,8 @@ class SpawnOptions {
     new_group_ = on;
     return *this;
   }
-  /// Pass descriptor `fd` (>= 3) to the child under the same number, on purpose.
+  /// Pass descriptor `fd` (>= 3) to the child under the same number, on
+  /// purpose. Not one a stream borrows (InvalidArgument).
   SpawnOptions& keep_fd(int fd) {
     keep_fds_.push_back(fd);
     return *this;
@@ -142,9 +143,10 @@ class SpawnOptions {
   }
   bool reset_ignored_signals() const noexcept { return reset_ignored_; }
 
-  Stdio stdin_mode() const noexcept { return stdin_; }
-  Stdio stdout_mode() const noexcept { return stdout_; }
-  Stdio stderr_mode() const noexcept { return stderr_; }
+  /// The routes chosen (nullopt: none, see stdin_from()).
+  const std::optional<StdioRoute>& stdin_route() const noexcept { return stdin_; }
+  const std::optional<StdioRoute>& stdout_route() const noexcept { return stdout_; }
+  const std::optional<StdioRoute>& stderr_route() const noexcept { return stderr_; }
   const EnvMap& addl_env() const noexcept { return addl_env_; }
   const EnvPolicy& env_policy() const noexcept { return policy_; }
   const EnvInherit& inherit_env() const noexcept { return inherit_; }
@@ -154,9 +156,9 @@ class SpawnOptions {
   std::chrono::milliseconds destroy_wait() const noexcept { return destroy_wait_; }
 
  private:
-  Stdio stdin_ = Stdio::inherit;
-  Stdio stdout_ = Stdio::inherit;
-  Stdio stderr_ = Stdio::inherit;
+  std::optional<StdioRoute> stdin_;
+  std::optional<StdioRoute> stdout_;
+  std::optional<StdioRoute> stderr_;
   EnvMap addl_env_;
   EnvPolicy policy_ = EnvPolicy::deny_dangerous();
   EnvInherit inherit_ = EnvInherit::all();

@@ -195,6 +195,38 @@ SAFEEXEC_CHILD_CODE bool is_executable_file(const char* path) {
   return S_ISREG(st.st_mode) && (st.st_mode & (S_IXUSR | S_IXGRP | S_IXOTH)) != 0;
 }
 
+// Step 3: put each planned source on its number. A source may itself be one
+// of 0-2 (a borrowed descriptor: the caller's stderr as the child's stdout,
+// stdout and stderr swapped, a merged stderr whose stdout is borrowed fd 1),
+// and a dup2 onto that number before its own dup2 would overwrite it. So
+// first every source in 0-2 that is not already its own target gets a
+// close-on-exec copy above 2 (shared by the streams that name it; the copies
+// are gone at execve); then no source is any other stream's target, and the
+// dup2s may run in any order. A source that already sits on its target only
+// loses close-on-exec (dup2(fd, fd) would leave the flag as it is). All on
+// the child's own descriptor table: the parent's is never touched.
+SAFEEXEC_CHILD_CODE bool place_stdio(const int (&planned)[3]) {
+  int src[3] = {planned[0], planned[1], planned[2]};
+  for (int t = 0; t < 3; ++t) {
+    const int s = src[t];
+    if (s < 0 || s > 2 || s == t) continue;
+    const long copy = ::syscall(SYS_fcntl, s, F_DUPFD_CLOEXEC, 3);
+    if (copy < 0) return false;
+    for (int u = t; u < 3; ++u) {
+      if (src[u] == s) src[u] = static_cast<int>(copy);
+    }
+  }
+  for (int t = 0; t < 3; ++t) {
+    if (src[t] < 0) continue;
+    if (src[t] == t) {
+      if (::syscall(SYS_fcntl, t, F_SETFD, 0) != 0) return false;
+    } else if (::syscall(SYS_dup2, src[t], t) < 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 SAFEEXEC_CHILD_CODE int child_main(void* arg) {
@@ -210,14 +242,8 @@ SAFEEXEC_CHILD_CODE int child_main(void* arg) {
     fail(plan, SpawnStage::process_group, errno);
   }
 
-  // 3. stdin/stdout/stderr. The parent made every source descriptor >= 3, so
-  //    no dup2 here can overwrite a source another dup2 still needs. dup2
-  //    clears close-on-exec on the target.
-  for (int target = 0; target < 3; ++target) {
-    const int src = plan.stdio_src[target];
-    if (src < 0) continue;
-    if (::syscall(SYS_dup2, src, target) < 0) fail(plan, SpawnStage::stdio, errno);
-  }
+  // 3. stdin/stdout/stderr (see place_stdio).
+  if (!place_stdio(plan.stdio_src)) fail(plan, SpawnStage::stdio, errno);
 
   // 4. Nothing but 0, 1, 2 and keep_fds survives execve (F06). Marking
   //    close-on-exec instead of closing keeps report_fd usable until execve.

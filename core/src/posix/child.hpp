@@ -36,7 +36,8 @@ struct ChildPlan {
   char* const* argv;    ///< NULL-terminated
   char* const* envp;    ///< NULL-terminated
   const char* cwd;      ///< nullptr: stay in the parent's directory
-  int stdio_src[3];     ///< fd to put on 0/1/2 (always >= 3), or -1 to inherit
+  /// fd to put on 0/1/2 (any number: the child sorts out overlaps), or -1 to inherit.
+  int stdio_src[3];
   const int* keep_fds;  ///< descriptors (>= 3) passed on purpose
   std::size_t keep_count;
   /// Write end of a CLOEXEC error pipe, or -1. Only the ThreadSanitizer build

@@ -4,9 +4,11 @@
 //   1. Validate argv, cwd, keep_fds and the environment additions, and build
 //      argv/envp/candidate paths as plain arrays. All allocation and every
 //      InvalidArgument happen here, before any descriptor exists.
-//   2. Open the pipes, each close-on-exec from birth (pipe2(O_CLOEXEC)), so a
-//      concurrent spawn on another thread - ours or anyone's - cannot inherit
-//      them (F06). They are held by UniqueFd, so any throw closes them (F05).
+//   2. The stdio plan (stdio_fds.cpp): pipes, files and /dev/null, each
+//      close-on-exec from birth, so a concurrent spawn on another thread -
+//      ours or anyone's - cannot inherit them (F06); refused plans throw
+//      InvalidArgument there. They are held by UniqueFd, so any throw closes
+//      them (F05).
 //   3. Block every signal, clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) onto a
 //      stack mapped for the child (with a guard page), restore the mask. The
 //      pidfd comes from the same syscall, so there is no window where the pid
@@ -42,6 +44,7 @@
 #include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
+#include "stdio_fds.hpp"
 #include "sys.hpp"
 #include "unique_fd.hpp"
 
@@ -106,51 +109,6 @@ std::vector<Candidate> exec_candidates(const std::string& program, const std::st
   SpawnError e(stage, error, program);
   detail::log(LogLevel::error, e.what());
   throw e;
-}
-
-/// A pipe whose ends are both close-on-exec. The end the child gets is moved
-/// to a number >= 3, so that the child's dup2 onto 0/1/2 never overwrites a
-/// source it still needs (a parent may run with 0/1/2 closed).
-struct Pipe {
-  UniqueFd read_end;
-  UniqueFd write_end;
-};
-
-UniqueFd above_stdio(UniqueFd fd, const std::string& program) {
-  if (fd.get() >= 3) return fd;
-  const int moved =
-      ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);  // NOLINT(cppcoreguidelines-pro-type-vararg)
-  if (moved < 0) throw_spawn(SpawnStage::pipes, errno, program);
-  return UniqueFd(moved);
-}
-
-Pipe make_pipe(const std::string& program) {
-  std::array<int, 2> fds{-1, -1};
-  if (sys::pipe2_cloexec(fds.data()) != 0) throw_spawn(SpawnStage::pipes, errno, program);
-  Pipe p{UniqueFd(fds[0]), UniqueFd(fds[1])};
-  p.read_end = above_stdio(std::move(p.read_end), program);
-  p.write_end = above_stdio(std::move(p.write_end), program);
-  return p;
-}
-
-/// The parent's and the child's end of one standard stream.
-struct StdioPlan {
-  UniqueFd parent;  // ours (pipe mode only)
-  UniqueFd child;   // goes onto 0/1/2 in the child; empty: inherit
-};
-
-StdioPlan plan_stdio(Stdio mode, bool child_reads, const std::string& program) {
-  StdioPlan plan;
-  if (mode == Stdio::pipe) {
-    Pipe p = make_pipe(program);
-    plan.parent = child_reads ? std::move(p.write_end) : std::move(p.read_end);
-    plan.child = child_reads ? std::move(p.read_end) : std::move(p.write_end);
-  } else if (mode == Stdio::null) {
-    const int fd = sys::open_cloexec("/dev/null", child_reads ? O_RDONLY : O_WRONLY);
-    if (fd < 0) throw_spawn(SpawnStage::pipes, errno, program);
-    plan.child = above_stdio(UniqueFd(fd), program);
-  }
-  return plan;
 }
 
 std::vector<char*> c_array(std::vector<std::string>& strings) {
@@ -313,20 +271,10 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   paths_c.reserve(candidates.size());
   for (const Candidate& c : candidates) paths_c.push_back({c.path.c_str(), c.relative_to_cwd});
 
-  // 2. Descriptors, each owned, each close-on-exec.
-  StdioPlan in = plan_stdio(options.stdin_mode(), /*child_reads=*/true, program);
-  StdioPlan out = plan_stdio(options.stdout_mode(), false, program);
-  StdioPlan err = plan_stdio(options.stderr_mode(), false, program);
-  Pipe report;  // TSan build only: its child is a real fork, sharing no memory
-  if (kReportThroughPipe) report = make_pipe(program);
-  if (in.parent) {
-    // Our end of stdin is non-blocking: the I/O loop must never block in
-    // write() while the child is blocked writing a full stdout pipe.
-    const int fl = ::fcntl(in.parent.get(), F_GETFL);  // NOLINT(cppcoreguidelines-pro-type-vararg)
-    if (fl < 0 || ::fcntl(in.parent.get(), F_SETFL, fl | O_NONBLOCK) != 0) {  // NOLINT
-      throw_spawn(SpawnStage::pipes, errno, program);
-    }
-  }
+  // 2. Descriptors, each owned, each close-on-exec (stdio_fds.cpp).
+  detail::StdioFds stdio = detail::open_stdio(options, program);
+  detail::Pipe report;  // TSan build only: its child is a real fork, sharing no memory
+  if (kReportThroughPipe) report = detail::make_pipe(program);
 
   const detail::KernelFeatures features = detail::kernel_features();
   detail::ChildPlan plan{};
@@ -335,9 +283,7 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   plan.argv = argv_c.data();
   plan.envp = env.envp();
   plan.cwd = options.cwd().empty() ? nullptr : options.cwd().c_str();
-  plan.stdio_src[0] = in.child.get();
-  plan.stdio_src[1] = out.child.get();
-  plan.stdio_src[2] = err.child.get();
+  for (std::size_t i = 0; i < 3; ++i) plan.stdio_src[i] = stdio.source[i];
   plan.keep_fds = options.keep_fds().data();
   plan.keep_count = options.keep_fds().size();
   plan.report_fd = report.write_end ? report.write_end.get() : -1;
@@ -361,9 +307,7 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   UniqueFd pidfd_owner(pidfd);
 
   // The child has exec'd or exited (CLONE_VFORK): its ends are ours to close.
-  in.child.reset();
-  out.child.reset();
-  err.child.reset();
+  for (detail::UniqueFd& fd : stdio.owned) fd.reset();
   report.write_end.reset();
 
   // 4. The child's report: written into the plan before it exited (shared
@@ -402,9 +346,9 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
 
   auto state = std::make_unique<detail::ProcessState>();
   state->child = detail::ChildRef(pid, pidfd_owner.release());
-  state->stdin_fd = in.parent.release();
-  state->stdout_fd = out.parent.release();
-  state->stderr_fd = err.parent.release();
+  state->stdin_fd = stdio.parent[0].release();
+  state->stdout_fd = stdio.parent[1].release();
+  state->stderr_fd = stdio.parent[2].release();
   state->own_group = options.new_process_group();
   state->destroy_wait = options.destroy_wait();
   Process p = detail::ProcessAccess::make(std::move(state));

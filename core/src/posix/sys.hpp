@@ -77,6 +77,11 @@ inline int open_cloexec(const char* path, int flags) noexcept {
   SAFEEXEC_SEAM(open);
   return ::open(path, flags | O_CLOEXEC);  // NOLINT(cppcoreguidelines-pro-type-vararg)
 }
+/// With the permission bits for O_CREAT (a file stdout is routed to).
+inline int open_cloexec(const char* path, int flags, mode_t mode) noexcept {
+  SAFEEXEC_SEAM(open);
+  return ::open(path, flags | O_CLOEXEC, mode);  // NOLINT(cppcoreguidelines-pro-type-vararg)
+}
 
 /// Raw openat of a directory, for the child's /proc/self/fd walk: the child
 /// may call no libc wrapper an interceptor (TSan) could hook. Shares the

@@ -25,6 +25,9 @@
 //                             then sleep MS
 //   leave-group MS            move into our parent's process group (setpgid), write
 //                             "left\n", sleep MS
+//   interleave N              write "o<i>\n" to stdout then "e<i>\n" to stderr, i = 0..N-1
+//                             (one write each: a merged stream shows the order kept)
+//   echo-err                  copy stdin to stderr until EOF
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ptrace.h>
@@ -65,7 +68,7 @@ bool write_str(const std::string& s) {
   return write_all(1, s.data(), s.size());
 }
 
-int echo() {
+int echo(int out = 1) {
   char buf[65536];
   for (;;) {
     const ssize_t n = read(0, buf, sizeof buf);
@@ -74,7 +77,7 @@ int echo() {
       if (errno == EINTR) continue;
       return 3;
     }
-    if (!write_all(1, buf, static_cast<size_t>(n))) return 4;
+    if (!write_all(out, buf, static_cast<size_t>(n))) return 4;
   }
 }
 
@@ -354,6 +357,15 @@ int main(int argc, char** argv) {
   if (mode == "spew") {
     return write_pattern(1, num(2)) && write_pattern(2, num(3)) ? 0 : 4;
   }
+  if (mode == "interleave") {
+    for (long i = 0; i < num(2); ++i) {
+      const std::string o = "o" + std::to_string(i) + "\n";
+      const std::string e = "e" + std::to_string(i) + "\n";
+      if (!write_all(1, o.data(), o.size()) || !write_all(2, e.data(), e.size())) return 4;
+    }
+    return 0;
+  }
+  if (mode == "echo-err") return echo(2);
   if (mode == "ignore-stdin") return 0;
   if (mode == "read-some") {
     const long n = num(2);
