@@ -13,6 +13,8 @@
 
 namespace safeexec::detail {
 
+class PumpIo;
+
 /// How the I/O loop ended.
 enum class PumpEnd {
   eof,           ///< every pipe reached EOF
@@ -23,7 +25,6 @@ enum class PumpEnd {
 };
 
 struct PumpRequest {
-  std::string_view input;
   std::optional<Deadline> deadline;
   std::size_t max_output_bytes = static_cast<std::size_t>(-1);
   /// When set: once the child has exited, read its pipes for at most this
@@ -47,9 +48,10 @@ struct ProcessAccess {
   static ProcessState& state(Process& p) noexcept { return *p.state_; }
   /// How long the handle's destructor waits for a SIGKILLed child.
   static void set_destroy_wait(Process& p, std::chrono::milliseconds d) noexcept;
-  /// The one poll loop behind communicate() and execute(). Starts writing
-  /// `request.input` at the handle's saved offset.
-  static PumpResult pump(Process& p, const PumpRequest& request, Output& output);
+  /// The one poll loop behind communicate() and execute(). What it writes
+  /// and where what it reads goes is `io`'s business (stream_delivery.hpp):
+  /// the input continues at the handle's saved offset.
+  static PumpResult pump(Process& p, const PumpRequest& request, PumpIo& io);
   /// After a lingered end: SIGKILL what is left of the child's process group
   /// (the leader has exited but is unreaped, so the group id is still ours).
   static void kill_leftover_group(Process& p) noexcept;

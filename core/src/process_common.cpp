@@ -12,8 +12,38 @@
 #include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
+#include "stream_delivery.hpp"
 
 namespace safeexec {
+namespace {
+
+/// The pump; when a caller's callback or source throws, the child is killed
+/// and reaped before the exception goes on (as execute() does on a timeout,
+/// without a grace: communicate() has none to give), and the handle forgets
+/// the interrupted call.
+detail::PumpResult pump_stopping_on_throw(Process& p, const Streams& streams,
+                                          const detail::PumpRequest& req, std::string_view input,
+                                          Output& output) {
+  detail::ProcessState& s = detail::ProcessAccess::state(p);
+  bool threw = false;
+  try {
+    detail::PumpIo io(streams, output, s.pump, input, req.max_output_bytes, 0);
+    try {
+      return detail::ProcessAccess::pump(p, req, io);
+    } catch (...) {
+      threw = io.callback_threw();
+      throw;
+    }
+  } catch (...) {
+    if (threw) {
+      (void)detail::ProcessAccess::terminate_bounded(p, std::chrono::milliseconds(0));
+      s.pump = detail::PumpState();
+    }
+    throw;
+  }
+}
+
+}  // namespace
 
 // Only ProcessAccess::make() makes one, and fills state_ itself.
 Process::Process() = default;
@@ -50,7 +80,13 @@ ExitStatus Process::status() const noexcept {
 
 Output Process::communicate(std::string_view input, std::optional<Deadline> deadline,
                             std::size_t max_output_bytes) {
+  return communicate(Streams{}, input, deadline, max_output_bytes);
+}
+
+Output Process::communicate(const Streams& streams, std::string_view input,
+                            std::optional<Deadline> deadline, std::size_t max_output_bytes) {
   if (!state_) return {};
+  detail::validate_streams(streams);
   detail::ProcessState& s = *state_;
   const Clock::time_point start = Clock::now();
   // Going on after a timeout: the input of the first call continues from
@@ -68,7 +104,6 @@ Output Process::communicate(std::string_view input, std::optional<Deadline> dead
   Output output = std::move(s.pump.collected);
   s.pump.collected = Output();
   detail::PumpRequest req;
-  req.input = input;
   req.deadline = deadline;
   req.max_output_bytes = max_output_bytes;
 
@@ -86,7 +121,7 @@ Output Process::communicate(std::string_view input, std::optional<Deadline> dead
                         std::move(output.out), std::move(output.err));
   };
 
-  const detail::PumpResult r = detail::ProcessAccess::pump(*this, req, output);
+  const detail::PumpResult r = pump_stopping_on_throw(*this, streams, req, input, output);
   switch (r.end) {
     case detail::PumpEnd::deadline:
       throw timed_out("deadline passed before the child finished");

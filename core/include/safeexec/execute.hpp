@@ -31,6 +31,7 @@
 
 #include "safeexec/env.hpp"
 #include "safeexec/exit_status.hpp"
+#include "safeexec/stream.hpp"
 
 namespace safeexec {
 
@@ -142,6 +143,17 @@ class ExecuteOptions {
   }
   bool reset_ignored_signals() const noexcept { return reset_ignored_; }
 
+  /// Sinks for stdout/stderr and a stdin source (stream.hpp), run on the
+  /// calling thread while the child runs. A stream a sink does not capture
+  /// stays empty in the result; its error excerpt comes from the last
+  /// excerpt_bytes (plus the longest secret) the pump keeps. The source's
+  /// bytes follow process_input, and are not masked in excerpts.
+  ExecuteOptions& streams(Streams s) {
+    streams_ = std::move(s);
+    return *this;
+  }
+  const Streams& streams() const noexcept { return streams_; }
+
   const std::string& process_input() const noexcept { return input_; }
   const EnvMap& addl_env() const noexcept { return addl_env_; }
   const EnvPolicy& env_policy() const noexcept { return policy_; }
@@ -179,6 +191,7 @@ class ExecuteOptions {
   std::vector<std::string> secrets_;
   std::size_t excerpt_bytes_ = 1024;
   bool reset_ignored_ = false;
+  Streams streams_;
 };
 
 /// What execute() returns.
