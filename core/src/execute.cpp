@@ -56,33 +56,15 @@ std::string stop_child(Process& child, const ExecuteOptions& o) {
   return "could not be killed (no permission to signal it) and was left running";
 }
 
-/// The pump; when a caller's callback or source throws, the child is
-/// stopped as on a timeout before the exception goes on unchanged.
-detail::PumpResult pump_stopping_on_throw(Process& child, const detail::PumpRequest& req,
-                                          const ExecuteOptions& o, Output& output) {
-  // Not captured: keep what an excerpt shows, and what a secret cut at its
-  // start needs to be recognised (a margin capped: an input of MiBs is not
-  // kept in full; its excerpt is then withheld).
+/// Bytes of an uncaptured stream kept for its excerpt: what an excerpt
+/// shows, and what a secret cut at its start needs to be recognised (a
+/// margin capped: an input of MiBs is not kept in full; its excerpt is then
+/// withheld).
+std::size_t excerpt_tail_bytes(const ExecuteOptions& o) {
   constexpr std::size_t kMaxMargin = std::size_t{64} * 1024;
-  const std::size_t tail =
-      o.excerpt_bytes() == 0
-          ? 0
-          : o.excerpt_bytes() +
-                std::min(kMaxMargin, detail::tail_margin(o.secrets(), o.process_input()));
-  bool threw = false;
-  try {
-    detail::PumpIo io(o.streams(), output, detail::ProcessAccess::state(child).pump,
-                      o.process_input(), o.max_output_bytes(), tail);
-    try {
-      return detail::ProcessAccess::pump(child, req, io);
-    } catch (...) {
-      threw = io.callback_threw();
-      throw;
-    }
-  } catch (...) {
-    if (threw) (void)stop_child(child, o);
-    throw;
-  }
+  if (o.excerpt_bytes() == 0) return 0;
+  return o.excerpt_bytes() +
+         std::min(kMaxMargin, detail::tail_margin(o.secrets(), o.process_input()));
 }
 
 /// A stream's excerpt for the error message: from what was captured, or
@@ -133,7 +115,14 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
   req.max_output_bytes = options.max_output_bytes();
   req.linger_after_exit = clamp_to_clock(options.linger());
   Output output;
-  const detail::PumpResult pumped = pump_stopping_on_throw(child, req, options, output);
+  detail::PumpResult pumped;
+  {
+    detail::PumpIo io(options.streams(), output, detail::ProcessAccess::state(child).pump,
+                      options.process_input(), options.max_output_bytes(),
+                      excerpt_tail_bytes(options));
+    // A caller's exception stops the child as a timeout does, then goes on.
+    pumped = detail::pump_or_stop(child, req, io, [&] { (void)stop_child(child, options); });
+  }
 
   const auto timed_out = [&](const std::string& how) {
     TimeoutError e("command timed out after " + std::to_string(options.timeout()->count()) +

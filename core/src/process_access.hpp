@@ -22,6 +22,7 @@ enum class PumpEnd {
                  ///< (or past the deadline): they were closed unread
   deadline,      ///< the caller's deadline passed while the child ran
   output_limit,  ///< a stream passed max_output_bytes
+  pending,       ///< one_pass: what was ready is serviced, pipes are still open
 };
 
 struct PumpRequest {
@@ -31,6 +32,9 @@ struct PumpRequest {
   /// long (a background job may hold them open forever). Ending so is not a
   /// timeout, even when the deadline comes first: the command did finish.
   std::optional<Clock::duration> linger_after_exit;
+  /// Service what is ready now, without waiting, and return (POSIX; the
+  /// step API, Process::step()): pending while a pipe is open, eof after.
+  bool one_pass = false;
 };
 
 struct PumpResult {

@@ -15,36 +15,6 @@
 #include "stream_delivery.hpp"
 
 namespace safeexec {
-namespace {
-
-/// The pump; when a caller's callback or source throws, the child is killed
-/// and reaped before the exception goes on (as execute() does on a timeout,
-/// without a grace: communicate() has none to give), and the handle forgets
-/// the interrupted call.
-detail::PumpResult pump_stopping_on_throw(Process& p, const Streams& streams,
-                                          const detail::PumpRequest& req, std::string_view input,
-                                          Output& output) {
-  detail::ProcessState& s = detail::ProcessAccess::state(p);
-  bool threw = false;
-  try {
-    detail::PumpIo io(streams, output, s.pump, input, req.max_output_bytes, 0);
-    try {
-      return detail::ProcessAccess::pump(p, req, io);
-    } catch (...) {
-      threw = io.callback_threw();
-      throw;
-    }
-  } catch (...) {
-    if (threw) {
-      (void)detail::ProcessAccess::terminate_bounded(p, std::chrono::milliseconds(0));
-      s.pump = detail::PumpState();
-    }
-    throw;
-  }
-}
-
-}  // namespace
-
 // Only ProcessAccess::make() makes one, and fills state_ itself.
 Process::Process() = default;
 
@@ -121,7 +91,15 @@ Output Process::communicate(const Streams& streams, std::string_view input,
                         std::move(output.out), std::move(output.err));
   };
 
-  const detail::PumpResult r = pump_stopping_on_throw(*this, streams, req, input, output);
+  detail::PumpResult r;
+  {
+    detail::PumpIo io(streams, output, s.pump, input, max_output_bytes, 0);
+    // A caller's exception: the child is killed at once (communicate() has
+    // no grace to give) and reaped before it goes on.
+    r = detail::pump_or_stop(*this, req, io, [this] {
+      (void)detail::ProcessAccess::terminate_bounded(*this, std::chrono::milliseconds(0));
+    });
+  }
   switch (r.end) {
     case detail::PumpEnd::deadline:
       throw timed_out("deadline passed before the child finished");
@@ -133,6 +111,7 @@ Output Process::communicate(const Streams& streams, std::string_view input,
                              r.overflowed_stream, max_output_bytes);
     case detail::PumpEnd::eof:
     case detail::PumpEnd::lingered:
+    case detail::PumpEnd::pending:  // only one_pass gives it
       break;
   }
   if (deadline) {

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "line_splitter.hpp"
+#include "process_access.hpp"
 #include "process_state_common.hpp"
 #include "safeexec/process.hpp"
 #include "safeexec/stream.hpp"
@@ -103,6 +104,18 @@ class PumpIo {
   StreamDelivery err_;
   InputFeed in_;
 };
+
+/// The pump; when a caller's callback or source throws, stop() (which kills
+/// and reaps the child) runs before the exception goes on, unchanged.
+template <class Stop>
+PumpResult pump_or_stop(Process& p, const PumpRequest& req, PumpIo& io, Stop&& stop) {
+  try {
+    return ProcessAccess::pump(p, req, io);
+  } catch (...) {
+    if (io.callback_threw()) stop();
+    throw;
+  }
+}
 
 /// Refuses sink settings that cannot work (max_line_bytes 0).
 void validate_streams(const Streams& streams);

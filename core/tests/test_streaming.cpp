@@ -4,6 +4,10 @@
 // stops the child and reaches the caller unchanged; deadlines, the output
 // cap, linger, the continuation of a timed-out communicate() and masked
 // excerpts keep working when nothing is captured.
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <array>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -272,6 +276,72 @@ TEST_F(Streaming, UncapturedStreamExcerptComesFromTheTailMasked) {
     EXPECT_EQ(x.find("cret"), std::string::npos) << x;
     EXPECT_EQ(x.find("echoed"), std::string::npos) << x;
   }
+}
+
+}  // namespace
+
+namespace {
+
+/// A caller's own event loop: epoll over what step() asks for, until done.
+safeexec::Output drive_with_epoll(safeexec::Process& p, const safeexec::Streams& io,
+                                  std::string_view input, std::size_t* steps) {
+  const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  EXPECT_GE(ep, 0);
+  std::vector<int> watched;
+  const auto deadline = safeexec::deadline_after(safeexec_test::kCommandLimit);
+  safeexec::StepResult r;
+  for (*steps = 0;; ++*steps) {
+    r = safeexec::step(p, io, input, deadline);
+    if (r.done) break;
+    for (const int fd : watched) (void)::epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+    watched.clear();
+    for (const safeexec::WaitFd& w : r.wait_for) {
+      epoll_event ev{};
+      ev.events = (w.readable ? EPOLLIN : 0U) | (w.writable ? EPOLLOUT : 0U);
+      ev.data.fd = w.fd;
+      EXPECT_EQ(::epoll_ctl(ep, EPOLL_CTL_ADD, w.fd, &ev), 0);
+      watched.push_back(w.fd);
+    }
+    std::array<epoll_event, 4> ready{};
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*r.wake_at - safeexec::Clock::now());
+    (void)::epoll_wait(ep, ready.data(), static_cast<int>(ready.size()),
+                       static_cast<int>(std::max<long long>(0, left.count())));
+  }
+  ::close(ep);
+  EXPECT_TRUE(r.wait_for.empty());
+  return r.output;
+}
+
+TEST_F(Streaming, EpollLoopDrivesTheChildThroughStep) {
+  // Output on both streams before the child reads, then its input echoed:
+  // the loop must write and read in turns, as the blocking pump does.
+  const std::string input = safeexec_test::all_bytes_pattern(1U << 20);
+  safeexec::Process p = safeexec::create_process(child_cmd({"write-then-echo", "300000"}),
+                                                 safeexec::SpawnOptions{}.all_pipes());
+  auto err = new_record();
+  safeexec::Streams io;
+  record_lines(io.err, err);
+  std::size_t steps = 0;
+  const safeexec::Output o = drive_with_epoll(p, io, input, &steps);
+  EXPECT_TRUE(o.out == safeexec_test::helper_pattern(300000) + input) << o.out.size();
+  EXPECT_TRUE(err->line_bytes() == safeexec_test::helper_pattern(300000));
+  EXPECT_EQ(o.err, "");
+  EXPECT_GT(steps, 2U);
+  EXPECT_TRUE(p.wait().success());
+}
+
+TEST_F(Streaming, StepNeverBlocksAndPassesTheDeadlineAsATimeout) {
+  safeexec::Process p =
+      safeexec::create_process(child_cmd({"sleep", "5000"}), safeexec::SpawnOptions{}.all_pipes());
+  safeexec::Streams io;
+  const auto start = std::chrono::steady_clock::now();
+  const safeexec::StepResult r = safeexec::step(p, io, {}, safeexec::deadline_after(50ms));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 40ms) << "step() waited";
+  EXPECT_FALSE(r.done);
+  EXPECT_EQ(r.wait_for.size(), 2U);  // stdout and stderr; stdin was closed (no input)
+  std::this_thread::sleep_for(60ms);
+  EXPECT_THROW(safeexec::step(p, io, {}, r.wake_at), safeexec::TimeoutError);
 }
 
 }  // namespace

@@ -148,11 +148,13 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, PumpIo& io) {
     if (exit_by_polling && !child_exited) {
       timeout_ms = (timeout_ms < 0) ? 10 : std::min(timeout_ms, 10);
     }
+    if (req.one_pass) timeout_ms = 0;
     const int ready = sys::poll(fds.data(), n, timeout_ms);
     if (ready < 0) {
       if (errno == EINTR) continue;
       throw IoError("poll on child's pipes failed", errno);
     }
+    if (ready == 0 && req.one_pass) return {PumpEnd::pending, nullptr};
     if (ready == 0) continue;  // the checks at the top decide
 
     if (in_idx >= 0 && fds[in_idx].revents != 0) {
@@ -180,6 +182,7 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, PumpIo& io) {
       return result;
     }
     if (pid_idx >= 0 && fds[pid_idx].revents != 0) note_exit(Clock::now());
+    if (req.one_pass) return {PumpEnd::pending, nullptr};
   }
 }
 
