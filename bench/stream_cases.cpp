@@ -223,8 +223,7 @@ void bm_stream_rss(State& state) {
   double before = 0;
   try {
     for (auto _ : state) {
-      const safeexec::ExecuteResult r =
-          safeexec::execute({self_exe(), "--stream-rss-probe", mib});
+      const safeexec::ExecuteResult r = safeexec::execute({self_exe(), "--stream-rss-probe", mib});
       if (std::sscanf(r.out.c_str(), "%lf %lf", &peak, &before) != 2) {
         state.SkipWithError(("probe said: " + r.out + r.err).c_str());
         break;

@@ -91,7 +91,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* raw, std::size_t size)
 
   std::size_t next = 0;  // the reference piece the next line must equal
   const auto check = [&](const Line& got) {
-    FUZZ_CHECK(next < want.size(), "more lines than the reference's " + std::to_string(want.size()));
+    FUZZ_CHECK(next < want.size(),
+               "more lines than the reference's " + std::to_string(want.size()));
     const Piece& w = want[next];
     const std::string_view expected = std::string_view(data).substr(w.at, w.len);
     FUZZ_CHECK(got.text == expected && got.newline == w.newline && got.cut == w.cut,
@@ -116,8 +117,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* raw, std::size_t size)
     from = cuts[i];
   }
   s->finish(check);
-  FUZZ_CHECK(next == want.size(), "lines missing: got " + std::to_string(next) + " of " +
-                                      std::to_string(want.size()));
+  FUZZ_CHECK(next == want.size(),
+             "lines missing: got " + std::to_string(next) + " of " + std::to_string(want.size()));
   FUZZ_CHECK(s->pending().empty(), "finish() left a pending line");
   return 0;
 }
