@@ -156,6 +156,9 @@ benchmark::internal::Benchmark* register_spawn(const std::string& name, F fn) {
 // and for good (a renamed series loses its history on the dashboard).
 void register_baselines();
 void register_safeexec();
+void register_stream();  // stream_cases.cpp: P7, P7-RSS
+/// --stream-rss-probe N: stream N MiB to a line callback, print "<VmHWM> <RSS before>".
+int stream_rss_probe(const char* mib);
 void register_peer_boost();
 void register_peer_python();
 

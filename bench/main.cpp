@@ -102,6 +102,11 @@ int main(int argc, char** argv) {
   std::vector<char*> args;
   bool smoke = std::string_view(env_or("SAFEEXEC_BENCH_SMOKE", "0")) == "1";
   for (int i = 0; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--stream-rss-probe" && i + 1 < argc) {
+      // P7-RSS (stream_cases.cpp): this process streams and reports its peak.
+      sxbench::config().cat = first_executable({"/bin/cat", "/usr/bin/cat"});
+      return sxbench::stream_rss_probe(argv[i + 1]);
+    }
     if (std::string_view(argv[i]) == "--smoke") {
       smoke = true;
     } else {
@@ -128,6 +133,7 @@ int main(int argc, char** argv) {
 
   sxbench::register_baselines();
   sxbench::register_safeexec();
+  sxbench::register_stream();
   sxbench::register_peer_boost();
   sxbench::register_peer_python();
 

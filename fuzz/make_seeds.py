@@ -329,12 +329,39 @@ MESSAGE_SEEDS = {
     "empty": message_seed([]),
 }
 
+# -------------------------------------------------------------- fuzz_lines
+def lines_seed(data, max_line, cuts=(), handover=0):
+    s = Seed()
+    large = max_line > 300
+    s.boolean(large)
+    s.int_in_range(max_line, 1, 2**20 if large else 300, 8)
+    s.int_in_range(len(cuts), 0, 40, 8)
+    for c in cuts:
+        s.int_in_range(c, 0, 65535, 2)
+    s.int_in_range(handover, 0, len(cuts) + 1, 8)
+    return s.payload(data).bytes()
+
+
+LINES_SEEDS = {
+    "plain_lines": lines_seed("one\ntwo\nthree\n", 80, cuts=(5,)),
+    "line_split_across_chunks": lines_seed("abcdef\nghij\n", 80, cuts=(2, 4, 9)),
+    "unterminated_tail": lines_seed("first\nno newline at the end", 80, cuts=(8,)),
+    "cut_at_max": lines_seed("abcdefg\nxyz\nlong", 3, cuts=(1, 5, 9)),
+    "exactly_max_then_newline": lines_seed("abc\nabcd\n", 3, cuts=(3,)),
+    "empty_lines_and_empty_chunks": lines_seed("\n\n\na\n\n", 2, cuts=(0, 0, 2, 2, 6)),
+    "handover_mid_line": lines_seed("partial line goes on\nnext", 6, cuts=(4, 12), handover=1),
+    "crlf_and_nul": lines_seed("a\r\nb\0c\r\n\0", 2, cuts=(3,)),
+    "one_byte_lines_max_1": lines_seed("abc\n\nd", 1, cuts=(1, 2, 3, 4)),
+    "large_max": lines_seed("x" * 1000 + "\n" + "y" * 500, 4096, cuts=(100, 999, 1001)),
+}
+
 TARGETS = {
     "fuzz_env": ENV_SEEDS,
     "fuzz_argv": ARGV_SEEDS,
     "fuzz_process_input": INPUT_SEEDS,
     "fuzz_pid": PID_SEEDS,
     "fuzz_message": MESSAGE_SEEDS,
+    "fuzz_lines": LINES_SEEDS,
 }
 
 

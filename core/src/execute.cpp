@@ -5,11 +5,13 @@
 
 #include "log_internal.hpp"
 #include "process_access.hpp"
+#include "process_state.hpp"
 #include "safeexec/blocking.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/execute.hpp"
 #include "safeexec/process.hpp"
 #include "stdio_plan.hpp"
+#include "stream_delivery.hpp"
 #include "text_internal.hpp"
 
 namespace safeexec {
@@ -79,11 +81,34 @@ std::string stop_child(Process& child, const ExecuteOptions& o) {
   return "could not be killed (no permission to signal it) and was left running";
 }
 
+/// Bytes of an uncaptured stream kept for its excerpt: what an excerpt
+/// shows, and what a secret cut at its start needs to be recognised (a
+/// margin capped: an input of MiBs is not kept in full; its excerpt is then
+/// withheld).
+std::size_t excerpt_tail_bytes(const ExecuteOptions& o) {
+  constexpr std::size_t kMaxMargin = std::size_t{64} * 1024;
+  if (o.excerpt_bytes() == 0) return 0;
+  return o.excerpt_bytes() +
+         std::min(kMaxMargin, detail::tail_margin(o.secrets(), o.process_input()));
+}
+
+/// A stream's excerpt for the error message: from what was captured, or
+/// from the tail the pump kept when a sink took the bytes instead.
+std::string stream_excerpt(const StreamSink& sink, const std::string& captured,
+                           const detail::StreamCarry& kept, const ExecuteOptions& o) {
+  if (sink.captures()) {
+    return detail::redacted_excerpt(captured, o.excerpt_bytes(), o.secrets(), o.process_input());
+  }
+  return detail::redacted_tail_excerpt(kept.tail, kept.seen, o.excerpt_bytes(), o.secrets(),
+                                       o.process_input());
+}
+
 }  // namespace
 
 ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& options) {
   const Clock::time_point start = Clock::now();
   validate_times(options);
+  detail::validate_streams(options.streams());
   if (options.run_as_root()) {
     if (options.root_helper().empty()) {
       throw InvalidArgument("run_as_root is set but root_helper is empty");
@@ -100,12 +125,18 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
           ? std::optional<Deadline>(saturating_deadline(start, clamp_to_clock(*options.timeout())))
           : std::nullopt;
   detail::PumpRequest req;
-  req.input = options.process_input();
   req.deadline = deadline;
   req.max_output_bytes = options.max_output_bytes();
   req.linger_after_exit = clamp_to_clock(options.linger());
   Output output;
-  const detail::PumpResult pumped = detail::ProcessAccess::pump(child, req, output);
+  detail::PumpResult pumped;
+  {
+    detail::PumpIo io(options.streams(), output, detail::ProcessAccess::state(child).pump,
+                      options.process_input(), options.max_output_bytes(),
+                      excerpt_tail_bytes(options));
+    // A caller's exception stops the child as a timeout does, then goes on.
+    pumped = detail::pump_or_stop(child, req, io, [&] { (void)stop_child(child, options); });
+  }
 
   const auto timed_out = [&](const std::string& how) {
     TimeoutError e("command timed out after " + std::to_string(options.timeout()->count()) +
@@ -142,10 +173,9 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
   if (!accepted(st, options)) {
     // Secrets and process_input (echoed by the child) are masked in the
     // excerpts; the message is logged and shown to users (F13, item 15).
-    std::string out_x = detail::redacted_excerpt(output.out, options.excerpt_bytes(),
-                                                 options.secrets(), options.process_input());
-    std::string err_x = detail::redacted_excerpt(output.err, options.excerpt_bytes(),
-                                                 options.secrets(), options.process_input());
+    const detail::PumpState& kept = detail::ProcessAccess::state(child).pump;
+    std::string out_x = stream_excerpt(options.streams().out, output.out, kept.out_stream, options);
+    std::string err_x = stream_excerpt(options.streams().err, output.err, kept.err_stream, options);
     const std::string msg = detail::failure_message(cmd, st, out_x, err_x);
     detail::log(options.log_fail_as_error() ? LogLevel::error : LogLevel::debug, msg);
     throw ProcessExecutionError(msg, st, std::move(out_x), std::move(err_x));

@@ -14,6 +14,8 @@
 
 namespace safeexec::detail {
 
+class PumpIo;
+
 /// How the I/O loop ended.
 enum class PumpEnd {
   eof,           ///< every pipe reached EOF
@@ -21,16 +23,19 @@ enum class PumpEnd {
                  ///< (or past the deadline): they were closed unread
   deadline,      ///< the caller's deadline passed while the child ran
   output_limit,  ///< a stream passed max_output_bytes
+  pending,       ///< one_pass: what was ready is serviced, pipes are still open
 };
 
 struct PumpRequest {
-  std::string_view input;
   std::optional<Deadline> deadline;
   std::size_t max_output_bytes = static_cast<std::size_t>(-1);
   /// When set: once the child has exited, read its pipes for at most this
   /// long (a background job may hold them open forever). Ending so is not a
   /// timeout, even when the deadline comes first: the command did finish.
   std::optional<Clock::duration> linger_after_exit;
+  /// Service what is ready now, without waiting, and return (POSIX; the
+  /// step API, Process::step()): pending while a pipe is open, eof after.
+  bool one_pass = false;
 };
 
 struct PumpResult {
@@ -48,9 +53,10 @@ struct ProcessAccess {
   static ProcessState& state(Process& p) noexcept { return *p.state_; }
   /// How long the handle's destructor waits for a SIGKILLed child.
   static void set_destroy_wait(Process& p, std::chrono::milliseconds d) noexcept;
-  /// The one poll loop behind communicate() and execute(). Starts writing
-  /// `request.input` at the handle's saved offset.
-  static PumpResult pump(Process& p, const PumpRequest& request, Output& output);
+  /// The one poll loop behind communicate() and execute(). What it writes
+  /// and where what it reads goes is `io`'s business (stream_delivery.hpp):
+  /// the input continues at the handle's saved offset.
+  static PumpResult pump(Process& p, const PumpRequest& request, PumpIo& io);
   /// After a lingered end: SIGKILL what is left of the child's process group
   /// (the leader has exited but is unreaped, so the group id is still ours).
   static void kill_leftover_group(Process& p) noexcept;

@@ -12,9 +12,9 @@
 #include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
+#include "stream_delivery.hpp"
 
 namespace safeexec {
-
 // Only ProcessAccess::make() makes one, and fills state_ itself.
 Process::Process() = default;
 
@@ -50,6 +50,11 @@ ExitStatus Process::status() const noexcept {
 
 Output Process::communicate(std::string_view input, std::optional<Deadline> deadline,
                             std::size_t max_output_bytes) {
+  return communicate(Streams{}, input, deadline, max_output_bytes);
+}
+
+Output Process::communicate(const Streams& streams, std::string_view input,
+                            std::optional<Deadline> deadline, std::size_t max_output_bytes) {
   // Input that cannot reach the child is refused, never dropped (issue 18
   // item 9): a moved-from handle, a stdin that is not a pipe of this handle
   // (stdin_null(), inherited), or one closed already (close_stdin(), or an
@@ -63,6 +68,7 @@ Output Process::communicate(std::string_view input, std::optional<Deadline> dead
     if (!input.empty()) throw undeliverable("this handle holds no child (moved from)");
     return {};
   }
+  detail::validate_streams(streams);
   detail::ProcessState& s = *state_;
   if (!input.empty() && !s.pump.started && s.stdin_fd < 0) {
     throw undeliverable(
@@ -85,7 +91,6 @@ Output Process::communicate(std::string_view input, std::optional<Deadline> dead
   Output output = std::move(s.pump.collected);
   s.pump.collected = Output();
   detail::PumpRequest req;
-  req.input = input;
   req.deadline = deadline;
   req.max_output_bytes = max_output_bytes;
 
@@ -103,7 +108,15 @@ Output Process::communicate(std::string_view input, std::optional<Deadline> dead
                         std::move(output.out), std::move(output.err));
   };
 
-  const detail::PumpResult r = detail::ProcessAccess::pump(*this, req, output);
+  detail::PumpResult r;
+  {
+    detail::PumpIo io(streams, output, s.pump, input, max_output_bytes, 0);
+    // A caller's exception: the child is killed at once (communicate() has
+    // no grace to give) and reaped before it goes on.
+    r = detail::pump_or_stop(*this, req, io, [this] {
+      (void)detail::ProcessAccess::terminate_bounded(*this, std::chrono::milliseconds(0));
+    });
+  }
   switch (r.end) {
     case detail::PumpEnd::deadline:
       throw timed_out("deadline passed before the child finished");
@@ -115,6 +128,7 @@ Output Process::communicate(std::string_view input, std::optional<Deadline> dead
                              r.overflowed_stream, max_output_bytes);
     case detail::PumpEnd::eof:
     case detail::PumpEnd::lingered:
+    case detail::PumpEnd::pending:  // only one_pass gives it
       break;
   }
   if (deadline) {

@@ -9,6 +9,7 @@
 #include "safeexec/exit_status.hpp"
 
 #include "safeexec/process.hpp"
+#include "stream_carry.hpp"
 
 namespace safeexec::detail {
 
@@ -18,7 +19,10 @@ struct PumpState {
   bool started = false;  ///< a communicate() has run and not finished
   std::string input;     ///< the input of that call (kept only after a timeout)
   std::size_t input_offset = 0;
-  Output collected;  ///< output read by earlier calls
+  Output collected;        ///< output read by earlier calls
+  StreamCarry out_stream;  ///< streaming state of stdout (stream_delivery.hpp)
+  StreamCarry err_stream;
+  SourceCarry source;  ///< stdin source bytes not written yet
 };
 
 /// The handle's platform-neutral part.

@@ -210,6 +210,36 @@ std::string redacted_excerpt(std::string_view data, std::size_t limit,
   return out;
 }
 
+std::size_t tail_margin(const std::vector<std::string>& secrets, std::string_view input) {
+  std::size_t longest = input.size() >= kMinMaskedInputBytes ? input.size() : 0;
+  for (const std::string& secret : secrets) longest = std::max(longest, secret.size());
+  return longest == 0 ? 0 : longest - 1;
+}
+
+std::string redacted_tail_excerpt(std::string_view tail, std::size_t seen, std::size_t limit,
+                                  const std::vector<std::string>& secrets, std::string_view input) {
+  const std::size_t shown = std::min(limit, tail.size());
+  const std::size_t from = tail.size() - shown;
+  const std::size_t earlier = seen - shown;
+  // A masked range that reaches the shown bytes began at most margin bytes
+  // before them: unless the tail holds those too (or the stream's start),
+  // part of a secret could show unmasked.
+  if (from < tail_margin(secrets, input) && seen > tail.size()) {
+    return "[" + std::to_string(seen) +
+           " bytes not captured; no excerpt: a secret or the input is longer than the tail kept]";
+  }
+  std::vector<Range> ranges = masks_in(tail, tail.size(), secrets, input);
+  // The ranges as seen from `from`: one that began before it starts there.
+  std::vector<Range> shifted;
+  for (const Range& r : ranges) {
+    if (r.end <= from) continue;
+    shifted.push_back({r.begin > from ? r.begin - from : 0, r.end - from});
+  }
+  std::string out = earlier > 0 ? "...[" + std::to_string(earlier) + " earlier bytes]" : "";
+  write_masked(out, tail.substr(from), shown, shifted, append_escaped);
+  return out;
+}
+
 std::string failure_message(const std::string& cmd, const ExitStatus& status,
                             const std::string& stdout_excerpt, const std::string& stderr_excerpt) {
   return "command failed: " + cmd + "\nstatus: " + status.str() + "\nstdout: " + stdout_excerpt +

@@ -47,6 +47,19 @@ std::string quote_word(std::string_view arg);
 std::string redacted_excerpt(std::string_view data, std::size_t limit,
                              const std::vector<std::string>& secrets, std::string_view input);
 
+/// How many bytes before an excerpt's first byte a masked match can begin:
+/// the longest secret (or the input, when masked) less one.
+std::size_t tail_margin(const std::vector<std::string>& secrets, std::string_view input);
+
+/// The excerpt of a stream that was not captured, from the last bytes the
+/// pump kept (`tail`; `seen` bytes went by in all): its last `limit` bytes,
+/// masked and escaped as redacted_excerpt() does, after "...[N earlier
+/// bytes]". Masks are found in the whole tail, so the tail must hold
+/// tail_margin() bytes before those shown (or the whole stream); otherwise
+/// no bytes are shown at all, only why.
+std::string redacted_tail_excerpt(std::string_view tail, std::size_t seen, std::size_t limit,
+                                  const std::vector<std::string>& secrets, std::string_view input);
+
 /// The text of execute()'s ProcessExecutionError (and its log line): one
 /// line each for the command, the status, and the two excerpts, which the
 /// caller has made with redacted_excerpt(). Since neither `cmd` (from

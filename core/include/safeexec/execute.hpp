@@ -32,6 +32,7 @@
 #include "safeexec/env.hpp"
 #include "safeexec/exit_status.hpp"
 #include "safeexec/process.hpp"
+#include "safeexec/stream.hpp"
 
 namespace safeexec {
 
@@ -135,6 +136,17 @@ class ExecuteOptions {
     return *this;
   }
 
+  /// Sinks for stdout/stderr and a stdin source (stream.hpp), run on the
+  /// calling thread while the child runs. A stream a sink does not capture
+  /// stays empty in the result; its error excerpt comes from the last
+  /// excerpt_bytes (plus the longest secret) the pump keeps. The source's
+  /// bytes follow process_input, and are not masked in excerpts.
+  ExecuteOptions& streams(Streams s) {
+    streams_ = std::move(s);
+    return *this;
+  }
+  const Streams& streams() const noexcept { return streams_; }
+
   const std::string& process_input() const noexcept { return input_; }
   const SpawnOptions& spawn() const noexcept { return spawn_; }
   bool check_exit_code() const noexcept { return check_; }
@@ -165,6 +177,7 @@ class ExecuteOptions {
   std::size_t max_output_ = static_cast<std::size_t>(-1);
   std::vector<std::string> secrets_;
   std::size_t excerpt_bytes_ = 1024;
+  Streams streams_;
 };
 
 /// What execute() returns.

@@ -37,6 +37,7 @@
 #include "safeexec/exit_status.hpp"
 #include "safeexec/pid.hpp"
 #include "safeexec/stdio.hpp"
+#include "safeexec/stream.hpp"
 
 namespace safeexec {
 
@@ -241,6 +242,15 @@ class Process {
   /// communicate() that finished: input goes to a child once) - throws
   /// InvalidArgument before anything is read, never silently dropped.
   Output communicate(std::string_view input = {}, std::optional<Deadline> deadline = std::nullopt,
+                     std::size_t max_output_bytes = static_cast<std::size_t>(-1));
+  /// The same with sinks and a stdin source (stream.hpp): what a sink does
+  /// not capture is absent from the Output; max_output_bytes applies to what
+  /// is captured. An exception from a callback kills the child (SIGTERM and
+  /// SIGKILL to its group at once), reaps it, and propagates. A continued
+  /// call (after a TimeoutError) keeps the unfinished lines; pass the sinks
+  /// again (they may be other objects).
+  Output communicate(const Streams& streams, std::string_view input = {},
+                     std::optional<Deadline> deadline = std::nullopt,
                      std::size_t max_output_bytes = static_cast<std::size_t>(-1));
 
   /// Waits for the child to exit and reaps it. Idempotent.

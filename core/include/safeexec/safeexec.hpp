@@ -29,3 +29,5 @@
 #include "safeexec/log.hpp"
 #include "safeexec/pid.hpp"
 #include "safeexec/process.hpp"
+#include "safeexec/step.hpp"
+#include "safeexec/stream.hpp"

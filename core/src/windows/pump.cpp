@@ -15,6 +15,7 @@
 #include "process_access.hpp"
 #include "process_state.hpp"
 #include "safeexec/errors.hpp"
+#include "stream_delivery.hpp"
 #include "win_util.hpp"
 
 namespace safeexec::detail {
@@ -64,14 +65,14 @@ bool broken(DWORD e) {
 
 }  // namespace
 
-PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& output) {
+PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, PumpIo& io) {
   PumpResult result;
   std::array<Op, 3> ops;  // stdin, stdout, stderr
   ProcessState& s = state(p);
   ops[0].handle = &s.stdin_fd;
   ops[1].handle = &s.stdout_fd;
   ops[2].handle = &s.stderr_fd;
-  std::string* sinks[3] = {nullptr, &output.out, &output.err};
+  StreamDelivery* sinks[3] = {nullptr, &io.out(), &io.err()};
   const char* names[3] = {"stdin", "stdout", "stderr"};
   for (Op& op : ops) {
     op.event = UniqueHandle(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
@@ -91,29 +92,33 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
   } cancel_all{ops};
 
   // Input continues from where an earlier (timed-out) call stopped.
-  std::size_t& written = s.pump.input_offset;
-  if (written > req.input.size()) written = req.input.size();
-  if (ops[0].is_open() && written == req.input.size()) ops[0].close();
+  InputFeed& input = io.in();
+  if (ops[0].is_open() && !input.may_have_more()) ops[0].close();
   const bool child_known = s.process != nullptr && s.status.running();
   bool child_exited = !child_known;
   std::optional<Deadline> linger_until;
 
-  // Appends what a finished read returned; false when past the cap.
+  // Delivers what a finished read returned; false when past the cap.
   const auto take = [&](int i, DWORD n) -> bool {
-    sinks[i]->append(ops[i].buf.data(), n);
-    if (sinks[i]->size() > req.max_output_bytes) {
+    if (!sinks[i]->deliver(ops[i].buf.data(), n)) {
       result.end = PumpEnd::output_limit;
       result.overflowed_stream = names[i];
+      io.keep_capacity();
       return false;
     }
     return true;
+  };
+  // An output stream ends (EOF, or closed for good): its last line goes out.
+  const auto end_stream = [&](int i) {
+    ops[i].close();
+    sinks[i]->finish();
   };
   // Stops every operation in flight, keeping what it moved before the
   // cancel (read bytes are output; written bytes advance the offset, so a
   // continued communicate() does not send them twice). False on overflow.
   const auto settle_all = [&]() -> bool {
     bool within = true;
-    if (ops[0].pending) written += ops[0].cancel();
+    if (ops[0].pending) input.advance(ops[0].cancel());
     for (int i = 1; i <= 2; ++i) {
       if (!ops[i].pending) continue;
       const DWORD moved = ops[i].cancel();
@@ -134,12 +139,12 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
         DWORD avail = 0;
         if (!::PeekNamedPipe(op.h(), nullptr, 0, nullptr, &avail, nullptr)) {
           if (!broken(::GetLastError())) cut = true;
-          op.close();  // EOF (or unreadable: cut)
+          end_stream(i);  // EOF (or unreadable: cut)
           break;
         }
         if (avail == 0) {
           cut = true;
-          op.close();
+          end_stream(i);
           break;
         }
         const DWORD want = static_cast<DWORD>(std::min<std::size_t>(op.buf.size(), avail));
@@ -148,13 +153,13 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
         if (!::ReadFile(op.h(), op.buf.data(), want, nullptr, &op.ov) &&
             ::GetLastError() != ERROR_IO_PENDING) {
           if (!broken(::GetLastError())) cut = true;
-          op.close();
+          end_stream(i);
           break;
         }
         // The bytes are there: this completes at once.
         if (!::GetOverlappedResult(op.h(), &op.ov, &moved, TRUE)) {
           if (!broken(::GetLastError())) cut = true;
-          op.close();
+          end_stream(i);
           break;
         }
         if (moved > 0 && !take(i, moved)) return result;
@@ -167,11 +172,14 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
   for (;;) {
     // Start whatever is not in flight.
     if (ops[0].is_open() && !ops[0].pending) {
-      const std::string_view rest = req.input.substr(written);
+      // Stays valid until input.advance(): the write may be pending.
+      const std::string_view rest = input.next();
       const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(rest.size(), 1 << 20));
       (void)::ResetEvent(ops[0].ov.hEvent);
-      if (::WriteFile(ops[0].h(), rest.data(), chunk, nullptr, &ops[0].ov) ||
-          ::GetLastError() == ERROR_IO_PENDING) {
+      if (rest.empty()) {
+        ops[0].close();  // the source said the input is over
+      } else if (::WriteFile(ops[0].h(), rest.data(), chunk, nullptr, &ops[0].ov) ||
+                 ::GetLastError() == ERROR_IO_PENDING) {
         ops[0].pending = true;
       } else if (broken(::GetLastError())) {
         ops[0].close();  // the child closed its stdin or exited: not our error
@@ -182,16 +190,13 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
     for (int i = 1; i <= 2; ++i) {
       Op& op = ops[i];
       if (!op.is_open() || op.pending) continue;
-      const std::size_t room = req.max_output_bytes - sinks[i]->size();
-      // One byte past the cap, so that exactly-at-cap is not an error.
-      const DWORD want = static_cast<DWORD>(
-          std::min<std::size_t>(op.buf.size(), room >= op.buf.size() ? op.buf.size() : room + 1));
+      const DWORD want = static_cast<DWORD>(sinks[i]->read_size(op.buf.size()));
       (void)::ResetEvent(op.ov.hEvent);
       if (::ReadFile(op.h(), op.buf.data(), want, nullptr, &op.ov) ||
           ::GetLastError() == ERROR_IO_PENDING) {
         op.pending = true;
       } else if (broken(::GetLastError())) {
-        op.close();  // EOF
+        end_stream(i);  // EOF
       } else {
         throw IoError(std::string("read from child's ") + names[i] + " failed",
                       int(::GetLastError()));
@@ -222,6 +227,7 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
       if (child_exited) return drain_and_close();
       if (req.deadline && Clock::now() >= *req.deadline) {
         result.end = PumpEnd::deadline;
+        io.keep_capacity();
         (void)settle_all();  // what was read stays in the output (TimeoutError)
         return result;
       }
@@ -251,12 +257,16 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, Output& outpu
             std::string(i == 0 ? "write to" : "read from") + " child's " + names[i] + " failed",
             int(e));
       }
-      op.close();
+      if (i == 0) {
+        op.close();
+      } else {
+        end_stream(i);
+      }
       continue;
     }
     if (i == 0) {
-      written += moved;
-      if (written == req.input.size()) op.close();
+      input.advance(moved);
+      if (!input.may_have_more()) op.close();
     } else if (moved == 0) {
       // A zero-byte read on a byte-mode pipe: try again.
     } else if (!take(i, moved)) {

@@ -1,0 +1,61 @@
+// safeexec/step.hpp - the I/O pump driven from the caller's own event loop
+// (epoll, asio, libuv; POSIX): step() services whatever of the child's
+// pipes is ready now, without blocking, and says what to wait for next.
+//
+//   safeexec::Streams io;  io.out.on_line(...);
+//   for (;;) {
+//     safeexec::StepResult r = safeexec::step(child, io);
+//     if (r.done) break;                      // every pipe at EOF
+//     register r.wait_for with epoll, wait (until r.wake_at), then loop
+//   }
+//   child.wait();
+//
+// The same sinks, source, capture, cap and masking rules as communicate()
+// hold; the handle keeps the state between steps (input offset, unfinished
+// lines, what was captured), so a step may also be followed by
+// communicate() to finish blocking. A callback's exception kills and reaps
+// the child and propagates; past `deadline` step() throws TimeoutError
+// (the child is left as it is, as communicate() does).
+#pragma once
+
+#ifndef _WIN32
+
+#include <cstddef>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "safeexec/process.hpp"
+#include "safeexec/stream.hpp"
+
+namespace safeexec {
+
+/// One descriptor to watch: the parent's end of a pipe of the child.
+struct WaitFd {
+  int fd = -1;
+  bool readable = false;  ///< wait for input (EPOLLIN / POLLIN): stdout, stderr
+  bool writable = false;  ///< wait for room (EPOLLOUT / POLLOUT): stdin
+};
+
+struct StepResult {
+  /// Every pipe reached EOF (or was closed): nothing more to wait for; reap
+  /// the child with wait(). `output` then holds what was captured.
+  bool done = false;
+  /// What to wait for before the next step (empty when done). A descriptor
+  /// may leave the set from one step to the next (its pipe closed): watch
+  /// exactly these.
+  std::vector<WaitFd> wait_for;
+  /// The deadline given to step(): call it again by then at the latest.
+  std::optional<Deadline> wake_at;
+  Output output;
+};
+
+/// One non-blocking pass of the pump over `p`'s pipes. Pass the same input
+/// on every step (or none after the first); InvalidArgument otherwise.
+StepResult step(Process& p, const Streams& streams, std::string_view input = {},
+                std::optional<Deadline> deadline = std::nullopt,
+                std::size_t max_output_bytes = static_cast<std::size_t>(-1));
+
+}  // namespace safeexec
+
+#endif  // _WIN32
