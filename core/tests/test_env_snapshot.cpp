@@ -86,8 +86,8 @@ TEST_F(EnvSnapshot, DuplicateKeyReachesTheChildOnceTheFirstOnEveryPath) {
     std::vector<std::string> spawned;
     {
       const ScopedEnviron scoped(host);
-      seen =
-          safeexec_test::env_seen_by_child(bounded().inherit_env(p.inherit).addl_env(p.additions));
+      seen = safeexec_test::env_seen_by_child(
+          bounded().spawn(safeexec::SpawnOptions{}.inherit_env(p.inherit).addl_env(p.additions)));
       spawned = safeexec_test::env_seen_by_spawned_child(
           safeexec::SpawnOptions{}.inherit_env(p.inherit).addl_env(p.additions));
     }
