@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "leak_check.hpp"
+#include "support/scoped_environ.hpp"
 #include "test_child.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
@@ -43,26 +44,7 @@ class ScopedSetenv {
  private:
   std::string name_;
 };
-
-// Replaces environ with `entries` for the scope of one test: the only way to
-// give this process entries setenv() refuses (malformed keys, no '=').
-class ScopedEnviron {
- public:
-  explicit ScopedEnviron(std::vector<std::string> entries) : strings_(std::move(entries)) {
-    for (std::string& s : strings_) pointers_.push_back(s.data());
-    pointers_.push_back(nullptr);
-    saved_ = environ;
-    environ = pointers_.data();
-  }
-  ScopedEnviron(const ScopedEnviron&) = delete;
-  ScopedEnviron& operator=(const ScopedEnviron&) = delete;
-  ~ScopedEnviron() { environ = saved_; }
-
- private:
-  std::vector<std::string> strings_;
-  std::vector<char*> pointers_;
-  char** saved_ = nullptr;
-};
+using safeexec_test_support::ScopedEnviron;
 
 std::string key_of(const std::string& entry) {
   return entry.substr(0, entry.find('='));

@@ -18,9 +18,8 @@
 #include <vector>
 
 #include "leak_check.hpp"
+#include "support/scoped_environ.hpp"
 #include "test_child.hpp"
-
-extern char** environ;  // NOLINT(readability-redundant-declaration)
 
 namespace {
 
@@ -31,26 +30,7 @@ using safeexec::testing::call_count;
 using safeexec_test::bounded;
 using safeexec_test::child_cmd;
 using EnvSnapshot = safeexec_test::LeakChecked;
-
-// Replaces environ with `entries` for one scope: setenv() never makes a
-// duplicate, so this is how a host gets one (a parent that exec'd us with it).
-class ScopedEnviron {
- public:
-  explicit ScopedEnviron(std::vector<std::string> entries) : strings_(std::move(entries)) {
-    for (std::string& s : strings_) pointers_.push_back(s.data());
-    pointers_.push_back(nullptr);
-    saved_ = environ;
-    environ = pointers_.data();
-  }
-  ScopedEnviron(const ScopedEnviron&) = delete;
-  ScopedEnviron& operator=(const ScopedEnviron&) = delete;
-  ~ScopedEnviron() { environ = saved_; }
-
- private:
-  std::vector<std::string> strings_;
-  std::vector<char*> pointers_;
-  char** saved_ = nullptr;
-};
+using safeexec_test_support::ScopedEnviron;
 
 // The child's entries whose key is `key` (the helper reports the block it
 // was exec'd with, from /proc/self/environ, duplicates included).
