@@ -57,12 +57,13 @@ def bench_doc(changes: dict | None = None, spread: float = 0.01,
 
 
 def record(p3: float, hardware_cpu: str | None = None, status: str = "known-miss",
-           date: str = "2026-12-01T00:00:00Z") -> dict:
+           date: str = "2026-12-01T00:00:00Z", p3_p10: float | None = None) -> dict:
     mach = ratios.machine()
     if hardware_cpu:
         mach["cpu"] = hardware_cpu
     return {"schema": ratios.SCHEMA, "date": date, "commit": "abc", "machine": mach,
-            "goals": [{"id": "P3", "value": p3, "noise": 0.01, "status": status}]}
+            "goals": [{"id": "P3", "value": p3, "noise": 0.01, "status": status,
+                       "value_p10": p3_p10}]}
 
 
 def gate(doc: dict, history: list[dict] | None = None) -> tuple[int, dict, str]:
@@ -126,6 +127,18 @@ class Gate(unittest.TestCase):
         rc, st, out = gate(bench_doc(), [record(1.98)])
         self.assertEqual((rc, st["P3"]), (0, "known-miss"), out)
         rc, st, out = gate(bench_doc(), [record(1.5)])  # 2.0 vs 1.5: worse by 33 %
+        self.assertEqual((rc, st["P3"]), (1, "regressed"), out)
+
+    def test_known_miss_regression_needs_the_p10_ratio_too(self):
+        # Medians 2.0 against a record of 1.5, but the fastest spawns compare
+        # as in the record (1.5 / 1.5): the machine's load, not a regression.
+        fds = {"safeexec/execute_fds/extra_fds:0/real_time": 500,
+               "safeexec/execute_fds/extra_fds:10000/real_time": 750}
+        rc, st, out = gate(bench_doc(p10=fds), [record(1.5, p3_p10=1.5)])
+        self.assertEqual((rc, st["P3"]), (0, "known-miss"), out)
+        self.assertIn("worse by the medians only", out)
+        fds["safeexec/execute_fds/extra_fds:10000/real_time"] = 1000  # p10 2.0 too
+        rc, st, out = gate(bench_doc(p10=fds), [record(1.5, p3_p10=1.5)])
         self.assertEqual((rc, st["P3"]), (1, "regressed"), out)
 
     def test_known_miss_ignores_other_hardware_and_regressed_runs(self):
