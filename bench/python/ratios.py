@@ -296,15 +296,23 @@ def evaluate(value, goal, op, tol, noise=None):
 
 
 def confirm_with_p10(entry: dict, tol: float) -> None:
-    """A latency goal FAILs only when the ratio of the 10th percentiles (the
-    least disturbed spawns of each benchmark) misses it too. Slower code
-    moves every percentile; a busy machine's scheduler delays inflate the
-    median and spare the fastest spawns (a quick run under load 14 here read
-    P2 at 2.16 by medians and 1.005 by p10). Such a miss is NOISE, marked."""
+    """A latency goal (per-spawn medians, with the p10 counter) is judged by
+    two ratios instead of one ratio and its noise band: it FAILs when the
+    medians and the 10th percentiles (the least disturbed spawns of each
+    benchmark) both miss it by more than the tolerance. Slower code moves
+    every percentile; a busy machine's scheduler delays inflate the medians
+    and spare the fastest spawns (a quick run under load 14 here read P2 at
+    2.16 by medians and 1.005 by p10). Under such load the noise estimate
+    itself blows up (±38 % at load 18), and a band of two standard errors
+    would hide a spawn path slowed by 300 µs (P1 2.11 / p10 1.59). A miss by
+    the medians alone is NOISE, marked."""
     p10 = entry.get("value_p10")
-    if entry["status"] != "fail" or p10 is None:
+    if p10 is None or entry.get("value") is None:
         return
-    if evaluate(p10, entry["goal"], entry["op"], tol, entry.get("noise")) != "fail":
+    by_median = evaluate(entry["value"], entry["goal"], entry["op"], tol)
+    by_p10 = evaluate(p10, entry["goal"], entry["op"], tol)
+    entry["status"] = by_median
+    if by_median == "fail" and by_p10 != "fail":
         entry["status"] = "noise"
         entry["unconfirmed_by_p10"] = True
 
@@ -347,9 +355,12 @@ def judge_known_miss(entry: dict, known: dict, base: dict | None, tol: float) ->
     if not worse(v, b):
         return
     # As for a met goal (confirm_with_p10): worse by the medians only, while
-    # the fastest spawns compare as before, is the machine's load.
+    # the fastest spawns compare as before (within the tolerance), is the
+    # machine's load.
     p10, base_p10 = entry.get("value_p10"), base.get("value_p10")
-    if p10 is not None and base_p10 is not None and not worse(p10, base_p10):
+    p10_worse = p10 is not None and base_p10 is not None and (
+        p10 > base_p10 * (1 + tol) if entry["op"] == "<=" else p10 < base_p10 * (1 - tol))
+    if p10 is not None and base_p10 is not None and not p10_worse:
         entry["regression_unconfirmed_by_p10"] = True
         return
     entry["status"] = "regressed"
@@ -479,7 +490,8 @@ def table(result: dict) -> str:
                          f"{g['payload_mib']:.0f} + 16), RSS before the run "
                          f"{(g.get('rss_before_mib') or 0):.1f} MiB")
     lines.append(f"(FAIL = misses the goal by more than {100 * tol:.0f} % of it and by more than "
-                 f"2 standard errors of the run's noise (latency goals: by p50 and p10); NOISE = a smaller miss; KNOWN-MISS = a documented miss (README, issue of record) no "
+                 f"2 standard errors of the run's noise (latency goals: by {100 * tol:.0f} % by the "
+                 f"medians and by p10); NOISE = a smaller miss; KNOWN-MISS = a documented miss (README, issue of record) no "
                  f"worse than its last record;\n REGRESSED = a known miss worse than its last "
                  f"record on this hardware by more than max({100 * tol:.0f} %, 2 standard "
                  f"errors). --check fails on FAIL, REGRESSED\n or a missing ratio. Latency "

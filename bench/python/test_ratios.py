@@ -123,6 +123,15 @@ class Gate(unittest.TestCase):
                                                 "baseline/posix_spawn/bin_true/real_time": 550}))
         self.assertEqual((rc, st["P1"]), (1, "fail"), out)
 
+    def test_a_slow_spawn_fails_even_in_a_noisy_run(self):
+        # 40 % spread (load 18 here): medians 2.1x, p10 1.6x. Both beyond the
+        # tolerance: a failure, whatever the noise estimate says.
+        slow = {"safeexec/execute/bin_true/real_time": 590 * 2.1}
+        rc, st, out = gate(bench_doc(slow, spread=0.4,
+                                     p10={"safeexec/execute/bin_true/real_time": 880,
+                                          "baseline/posix_spawn/bin_true/real_time": 550}))
+        self.assertEqual((rc, st["P1"]), (1, "fail"), out)
+
     def test_known_miss_held_to_its_last_record(self):
         rc, st, out = gate(bench_doc(), [record(1.98)])
         self.assertEqual((rc, st["P3"]), (0, "known-miss"), out)
