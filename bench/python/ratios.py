@@ -355,12 +355,12 @@ def judge_known_miss(entry: dict, known: dict, base: dict | None, tol: float) ->
     if not worse(v, b):
         return
     # As for a met goal (confirm_with_p10): worse by the medians only, while
-    # the fastest spawns compare as before (within the tolerance), is the
+    # the fastest spawns compare as before (within the same band: a known
+    # miss fails only when it is worse by more than its noise; under load
+    # 14 its p10 ratio moved 10 % with no change to the code), is the
     # machine's load.
     p10, base_p10 = entry.get("value_p10"), base.get("value_p10")
-    p10_worse = p10 is not None and base_p10 is not None and (
-        p10 > base_p10 * (1 + tol) if entry["op"] == "<=" else p10 < base_p10 * (1 - tol))
-    if p10 is not None and base_p10 is not None and not p10_worse:
+    if p10 is not None and base_p10 is not None and not worse(p10, base_p10):
         entry["regression_unconfirmed_by_p10"] = True
         return
     entry["status"] = "regressed"
