@@ -735,6 +735,17 @@ def main() -> int:
     (a.out / "ratios-smaller.json").write_text(json.dumps(smaller, indent=2) + "\n")
     (a.out / "ratios-bigger.json").write_text(json.dumps(bigger, indent=2) + "\n")
     text = table(result)
+    # A verdict from an overloaded machine is printed, and said to be one:
+    # above ~2 runnable tasks per CPU the medians (and at ~7 even the p10
+    # ratios, P2 1.16 here) move without any change to the code.
+    load = a.load_start.split()
+    ncpu = os.cpu_count() or 1
+    if load and float(load[0]) > 2 * ncpu:
+        result["overloaded"] = {"load_start": load, "cpus": ncpu}
+        text += (f"\n\nwarning: load {load[0]} on {ncpu} CPUs when the run started: the ratios "
+                 f"of a run this loaded are not a fair judge (expect NOISE, and a FAIL may be "
+                 f"the machine's); rerun on a quiet machine before acting on a FAIL")
+        (a.out / "ratios.json").write_text(json.dumps(result, indent=2) + "\n")
     (a.out / "table.txt").write_text(text + "\n")
     print(text)
 
