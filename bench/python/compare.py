@@ -20,6 +20,7 @@ import math
 import sys
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ratios  # noqa: E402
 

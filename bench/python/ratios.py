@@ -327,15 +327,23 @@ def evaluate(value, goal, op, tol, noise=None):
 
 
 def confirm_with_p10(entry: dict, tol: float) -> None:
-    """A latency goal FAILs only when the ratio of the 10th percentiles (the
-    least disturbed spawns of each benchmark) misses it too. Slower code
-    moves every percentile; a busy machine's scheduler delays inflate the
-    median and spare the fastest spawns (a quick run under load 14 here read
-    P2 at 2.16 by medians and 1.005 by p10). Such a miss is NOISE, marked."""
+    """A latency goal (per-spawn medians, with the p10 counter) is judged by
+    two ratios instead of one ratio and its noise band: it FAILs when the
+    medians and the 10th percentiles (the least disturbed spawns of each
+    benchmark) both miss it by more than the tolerance. Slower code moves
+    every percentile; a busy machine's scheduler delays inflate the medians
+    and spare the fastest spawns (a quick run under load 14 here read P2 at
+    2.16 by medians and 1.005 by p10). Under such load the noise estimate
+    itself blows up (±38 % at load 18), and a band of two standard errors
+    would hide a spawn path slowed by 300 µs (P1 2.11 / p10 1.59). A miss by
+    the medians alone is NOISE, marked."""
     p10 = entry.get("value_p10")
-    if entry["status"] != "fail" or p10 is None:
+    if p10 is None or entry.get("value") is None:
         return
-    if evaluate(p10, entry["goal"], entry["op"], tol, entry.get("noise")) != "fail":
+    by_median = evaluate(entry["value"], entry["goal"], entry["op"], tol)
+    by_p10 = evaluate(p10, entry["goal"], entry["op"], tol)
+    entry["status"] = by_median
+    if by_median == "fail" and by_p10 != "fail":
         entry["status"] = "noise"
         entry["unconfirmed_by_p10"] = True
 
@@ -368,12 +376,25 @@ def judge_known_miss(entry: dict, known: dict, base: dict | None, tol: float) ->
         entry["judged_against"] = None
         return
     band = regression_band(entry.get("noise"), base.get("noise"), tol)
+
+    def worse(v, b):
+        return v > b * (1 + band) if entry["op"] == "<=" else v < b * (1 - band)
+
     v, b = entry["value"], base["value"]
-    worse = v > b * (1 + band) if entry["op"] == "<=" else v < b * (1 - band)
     entry["judged_against"] = dict(base, band=band, limit=b * (1 + band) if entry["op"] == "<="
                                    else b * (1 - band))
-    if worse:
-        entry["status"] = "regressed"
+    if not worse(v, b):
+        return
+    # As for a met goal (confirm_with_p10): worse by the medians only, while
+    # the fastest spawns compare as before (within the same band: a known
+    # miss fails only when it is worse by more than its noise; under load
+    # 14 its p10 ratio moved 10 % with no change to the code), is the
+    # machine's load.
+    p10, base_p10 = entry.get("value_p10"), base.get("value_p10")
+    if p10 is not None and base_p10 is not None and not worse(p10, base_p10):
+        entry["regression_unconfirmed_by_p10"] = True
+        return
+    entry["status"] = "regressed"
 
 
 def compute(doc: dict, tol: float, baseline: dict | None = None) -> dict:
@@ -481,7 +502,7 @@ def table(result: dict) -> str:
         lines.append(f"{g['id']:<16} {fmt(g['value']):>7} {g['op'] + ' ' + str(g['goal']):>8} "
                      f"{noise:>7}  {g['status'].upper():<10} {mean_based:>10} {p10_based:>9}  "
                      f"{g['title']}")
-        if g.get("unconfirmed_by_p10"):
+        if g.get("unconfirmed_by_p10") and not g.get("known_miss"):
             lines.append(f"{'':<16} missed by the medians only: the p10-based ratio meets the goal "
                          f"(scheduler delays, not slower code): NOISE")
         if g["kind"] == "scaling_ratio" and g.get("numerator_scaling"):
@@ -494,6 +515,10 @@ def table(result: dict) -> str:
                              f"on this hardware, {base['value']:.3f} ({base['commit']}, "
                              f"{base['date']}): limit {g['op']} {base['limit']:.3f} "
                              f"(band ±{100 * base['band']:.1f}%)")
+                if g.get("regression_unconfirmed_by_p10"):
+                    lines.append(f"{'':<16} worse by the medians only: the p10-based ratio "
+                                 f"{g['value_p10']:.3f} is within the band of the record's "
+                                 f"{base['value_p10']:.3f} (the machine's load): KNOWN-MISS")
             else:
                 lines.append(f"{'':<16} known miss (issue {km['issue']}): no earlier record on "
                              f"this hardware to hold it to; reported only")
@@ -508,7 +533,8 @@ def table(result: dict) -> str:
                          f"{g['payload_mib']:.0f} + 16), RSS before the run "
                          f"{(g.get('rss_before_mib') or 0):.1f} MiB")
     lines.append(f"(FAIL = misses the goal by more than {100 * tol:.0f} % of it and by more than "
-                 f"2 standard errors of the run's noise (latency goals: by p50 and p10); NOISE = a smaller miss; KNOWN-MISS = a documented miss (README, issue of record) no "
+                 f"2 standard errors of the run's noise (latency goals: by {100 * tol:.0f} % by the "
+                 f"medians and by p10); NOISE = a smaller miss; KNOWN-MISS = a documented miss (README, issue of record) no "
                  f"worse than its last record;\n REGRESSED = a known miss worse than its last "
                  f"record on this hardware by more than max({100 * tol:.0f} %, 2 standard "
                  f"errors). --check fails on FAIL, REGRESSED\n or a missing ratio. Latency "
@@ -641,6 +667,7 @@ def last_records(folder: Path | None, hardware: str) -> dict:
         for g in rec.get("goals", []):
             if g.get("value") is not None and g.get("status") != "regressed":
                 out[g["id"]] = {"value": g["value"], "noise": g.get("noise"),
+                                "value_p10": g.get("value_p10"),
                                 "commit": rec.get("commit"), "date": rec.get("date"),
                                 "record": rec["_file"]}
     return out
@@ -751,6 +778,17 @@ def main() -> int:
     (a.out / "ratios-smaller.json").write_text(json.dumps(smaller, indent=2) + "\n")
     (a.out / "ratios-bigger.json").write_text(json.dumps(bigger, indent=2) + "\n")
     text = table(result)
+    # A verdict from an overloaded machine is printed, and said to be one:
+    # above ~2 runnable tasks per CPU the medians (and at ~7 even the p10
+    # ratios, P2 1.16 here) move without any change to the code.
+    load = a.load_start.split()
+    ncpu = os.cpu_count() or 1
+    if load and float(load[0]) > 2 * ncpu:
+        result["overloaded"] = {"load_start": load, "cpus": ncpu}
+        text += (f"\n\nwarning: load {load[0]} on {ncpu} CPUs when the run started: the ratios "
+                 f"of a run this loaded are not a fair judge (expect NOISE, and a FAIL may be "
+                 f"the machine's); rerun on a quiet machine before acting on a FAIL")
+        (a.out / "ratios.json").write_text(json.dumps(result, indent=2) + "\n")
     (a.out / "table.txt").write_text(text + "\n")
     print(text)
 

@@ -13,6 +13,7 @@ import unittest
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
 sys.path.insert(0, str(HERE))
 import ratios  # noqa: E402
 
@@ -57,12 +58,13 @@ def bench_doc(changes: dict | None = None, spread: float = 0.01,
 
 
 def record(p3: float, hardware_cpu: str | None = None, status: str = "known-miss",
-           date: str = "2026-12-01T00:00:00Z") -> dict:
+           date: str = "2026-12-01T00:00:00Z", p3_p10: float | None = None) -> dict:
     mach = ratios.machine()
     if hardware_cpu:
         mach["cpu"] = hardware_cpu
     return {"schema": ratios.SCHEMA, "date": date, "commit": "abc", "machine": mach,
-            "goals": [{"id": "P3", "value": p3, "noise": 0.01, "status": status}]}
+            "goals": [{"id": "P3", "value": p3, "noise": 0.01, "status": status,
+                       "value_p10": p3_p10}]}
 
 
 def gate(doc: dict, history: list[dict] | None = None) -> tuple[int, dict, str]:
@@ -122,10 +124,31 @@ class Gate(unittest.TestCase):
                                                 "baseline/posix_spawn/bin_true/real_time": 550}))
         self.assertEqual((rc, st["P1"]), (1, "fail"), out)
 
+    def test_a_slow_spawn_fails_even_in_a_noisy_run(self):
+        # 40 % spread (load 18 here): medians 2.1x, p10 1.6x. Both beyond the
+        # tolerance: a failure, whatever the noise estimate says.
+        slow = {"safeexec/execute/bin_true/real_time": 590 * 2.1}
+        rc, st, out = gate(bench_doc(slow, spread=0.4,
+                                     p10={"safeexec/execute/bin_true/real_time": 880,
+                                          "baseline/posix_spawn/bin_true/real_time": 550}))
+        self.assertEqual((rc, st["P1"]), (1, "fail"), out)
+
     def test_known_miss_held_to_its_last_record(self):
         rc, st, out = gate(bench_doc(), [record(1.98)])
         self.assertEqual((rc, st["P3"]), (0, "known-miss"), out)
         rc, st, out = gate(bench_doc(), [record(1.5)])  # 2.0 vs 1.5: worse by 33 %
+        self.assertEqual((rc, st["P3"]), (1, "regressed"), out)
+
+    def test_known_miss_regression_needs_the_p10_ratio_too(self):
+        # Medians 2.0 against a record of 1.5, but the fastest spawns compare
+        # as in the record (1.5 / 1.5): the machine's load, not a regression.
+        fds = {"safeexec/execute_fds/extra_fds:0/real_time": 500,
+               "safeexec/execute_fds/extra_fds:10000/real_time": 750}
+        rc, st, out = gate(bench_doc(p10=fds), [record(1.5, p3_p10=1.5)])
+        self.assertEqual((rc, st["P3"]), (0, "known-miss"), out)
+        self.assertIn("worse by the medians only", out)
+        fds["safeexec/execute_fds/extra_fds:10000/real_time"] = 1000  # p10 2.0 too
+        rc, st, out = gate(bench_doc(p10=fds), [record(1.5, p3_p10=1.5)])
         self.assertEqual((rc, st["P3"]), (1, "regressed"), out)
 
     def test_known_miss_ignores_other_hardware_and_regressed_runs(self):
