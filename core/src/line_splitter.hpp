@@ -42,13 +42,7 @@ class LineSplitter {
       // A byte beyond max_line_bytes is here: what fills the line is a cut piece.
       while (pending_.size() + seg > max_) {
         const std::size_t take = max_ - pending_.size();
-        if (pending_.empty()) {
-          emit(Line{std::string_view(p, take), false, true});
-        } else {
-          pending_.append(p, take);
-          emit(Line{pending_, false, true});
-          pending_.clear();
-        }
+        emit_piece(p, take, false, true, emit);
         p += take;
         left -= take;
         seg -= take;
@@ -57,13 +51,7 @@ class LineSplitter {
         pending_.append(p, seg);
         return;
       }
-      if (pending_.empty()) {
-        emit(Line{std::string_view(p, seg), true, false});
-      } else {
-        pending_.append(p, seg);
-        emit(Line{pending_, true, false});
-        pending_.clear();
-      }
+      emit_piece(p, seg, true, false, emit);
       p += seg + 1;
       left -= seg + 1;
     }
@@ -78,6 +66,19 @@ class LineSplitter {
   }
 
  private:
+  /// The pending bytes and p[0, n) as one Line: a view of the chunk when
+  /// nothing is pending (no copy), else through the pending buffer.
+  template <class Emit>
+  void emit_piece(const char* p, std::size_t n, bool newline, bool cut, Emit& emit) {
+    if (pending_.empty()) {
+      emit(Line{std::string_view(p, n), newline, cut});
+      return;
+    }
+    pending_.append(p, n);
+    emit(Line{pending_, newline, cut});
+    pending_.clear();
+  }
+
   std::size_t max_;
   std::string pending_;
 };
