@@ -86,11 +86,17 @@ TEST_F(WinRouting, BorrowedHandleIsUsedAndStaysOpen) {
   (void)safeexec::execute(
       child_cmd({"echo"}),
       bounded().process_input("lent\n").spawn(SpawnOptions{}.stdout_to(StdioRoute::borrow(h))));
+  // Still the caller's handle to the same file (a closed value may have been
+  // reused for something else by now): writing through it goes on after the
+  // child's bytes.
   DWORD flags = 0;
   EXPECT_TRUE(::GetHandleInformation(h, &flags)) << "the caller's handle was closed";
   EXPECT_EQ(flags & HANDLE_FLAG_INHERIT, 0U) << "the caller's handle was made inheritable";
+  DWORD wrote = 0;
+  EXPECT_TRUE(::WriteFile(h, "more\n", 5, &wrote, nullptr) && wrote == 5)
+      << "the caller's handle no longer writes to its file";
   ::CloseHandle(h);
-  EXPECT_EQ(read_file(out), "lent\n");
+  EXPECT_EQ(read_file(out), "lent\nmore\n");
 }
 
 TEST_F(WinRouting, RefusedPlansStartNothing) {

@@ -107,7 +107,7 @@ StdioHandles open_stdio(const SpawnOptions& o, const std::string& program) {
         ends[n] = identity_of(s.owned[n].get());
         break;
       case StdioRoute::Kind::borrowed:
-        s.owned[n] = UniqueHandle(r.borrowed());  // "ours": closed after the spawn
+        s.owned[n] = duplicate(r.borrowed());
         if (!s.owned[n]) {
           throw_redirect_failed(i, r, static_cast<int>(::GetLastError()), program);
         }
