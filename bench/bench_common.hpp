@@ -156,6 +156,7 @@ benchmark::internal::Benchmark* register_spawn(const std::string& name, F fn) {
 // and for good (a renamed series loses its history on the dashboard).
 void register_baselines();
 void register_safeexec();
+void register_routing();  // P8 (routing_cases.cpp)
 void register_peer_boost();
 void register_peer_python();
 
