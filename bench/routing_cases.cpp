@@ -67,6 +67,19 @@ bool output_complete(const RedirectFiles& f) {
   return ::stat(f.out.c_str(), &st) == 0 && static_cast<std::size_t>(st.st_size) == f.bytes;
 }
 
+/// The first lap's output is checked, outside the timed region; false
+/// (and the benchmark skipped) when it is not complete.
+bool checked_once(State& state, bool& checked, SpawnCounters& counters, const RedirectFiles& f) {
+  if (checked) return true;
+  state.PauseTiming();
+  checked = true;
+  const bool ok = output_complete(f);
+  state.ResumeTiming();
+  counters.restart_lap();
+  if (!ok) state.SkipWithError("the output file does not hold the input's size");
+  return ok;
+}
+
 void bm_safeexec_redirect(State& state) {
   if (!setup_ok(state)) return;
   const RedirectFiles& f = redirect_files(static_cast<std::size_t>(state.range(0)));
@@ -83,17 +96,7 @@ void bm_safeexec_redirect(State& state) {
         break;
       }
       counters.lap();
-      if (!checked) {
-        state.PauseTiming();
-        checked = true;
-        const bool ok = output_complete(f);
-        state.ResumeTiming();
-        counters.restart_lap();
-        if (!ok) {
-          state.SkipWithError("the output file does not hold the input's size");
-          break;
-        }
-      }
+      if (!checked_once(state, checked, counters, f)) break;
     }
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
@@ -126,17 +129,7 @@ void bm_posix_spawn_redirect(State& state) {
       break;
     }
     counters.lap();
-    if (!checked) {
-      state.PauseTiming();
-      checked = true;
-      const bool ok = output_complete(f);
-      state.ResumeTiming();
-      counters.restart_lap();
-      if (!ok) {
-        state.SkipWithError("the output file does not hold the input's size");
-        break;
-      }
-    }
+    if (!checked_once(state, checked, counters, f)) break;
   }
   counters.stop();
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(f.bytes));

@@ -123,8 +123,7 @@ StdioHandles open_stdio(const SpawnOptions& o, const std::string& program) {
 
   for (std::size_t n = 1; n < 3; ++n) {
     const StdioRoute& r = routes[n];
-    if (r.kind() != StdioRoute::Kind::file || r.file_write() != FileWrite::truncate) continue;
-    if (ends[n].type != EndIdentity::Type::regular_file) continue;
+    if (!wants_truncation(r, ends[n])) continue;
     LARGE_INTEGER zero{};
     if (!::SetFilePointerEx(s.owned[n].get(), zero, nullptr, FILE_BEGIN) ||
         !::SetEndOfFile(s.owned[n].get())) {
