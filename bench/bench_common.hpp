@@ -159,6 +159,7 @@ void register_safeexec();
 void register_stream();  // stream_cases.cpp: P7, P7-RSS
 /// --stream-rss-probe N: stream N MiB to a line callback, print "<VmHWM> <RSS before>".
 int stream_rss_probe(const char* mib);
+void register_routing();  // P8 (routing_cases.cpp)
 void register_peer_boost();
 void register_peer_python();
 

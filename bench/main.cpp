@@ -134,6 +134,7 @@ int main(int argc, char** argv) {
   sxbench::register_baselines();
   sxbench::register_safeexec();
   sxbench::register_stream();
+  sxbench::register_routing();
   sxbench::register_peer_boost();
   sxbench::register_peer_python();
 

@@ -42,7 +42,7 @@ RULES = [
     ("F08/F11", r'"/bin/(ba|da)?sh"|"sh"\s*,\s*"-c"|\bsh -c\b', "a shell in the core"),
     ("F11", r"\bexec(l|lp|le|v|vp|vpe)\s*\(", "exec* that searches PATH or may fall back to /bin/sh; use execve"),
     ("F05", r"(?<![_\w])fork\s*\(", "fork() copies the parent (slow with a large RSS, unsafe under ASan); spawn uses clone(CLONE_VM|CLONE_VFORK)"),
-    ("F06", r"(?<![_\w])(pipe|dup|dup3|accept|socket|socketpair|creat|open|openat)\s*\(", "may create a descriptor without O_CLOEXEC; use pipe2(O_CLOEXEC), sys::open_cloexec, F_DUPFD_CLOEXEC"),
+    ("F06", r"(?<![_\w])(pipe|dup|dup3|accept|socket|socketpair|creat|open|openat)\s*\((?!\s*\))", "may create a descriptor without O_CLOEXEC; use pipe2(O_CLOEXEC), sys::open_cloexec, F_DUPFD_CLOEXEC"),
     ("F06", r"\bpipe2\s*\((?![^;]*O_CLOEXEC)", "pipe2 without O_CLOEXEC"),
 ]
 

@@ -16,7 +16,6 @@
 //      (timeout + kill_grace + linger + slack).
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
-#include <rapidcheck/gtest.h>
 
 #include <chrono>
 #include <memory>
@@ -25,6 +24,7 @@
 #include <vector>
 
 #include "safeexec/safeexec.hpp"
+#include "prop_gtest.hpp"
 #include "support.hpp"
 #include "support/stream_recorder.hpp"
 
@@ -129,7 +129,7 @@ void check_stream(const char* name, const SinkSet& set, const safeexec::StreamSi
   }
 }
 
-RC_GTEST_PROP(Stream, Sinks, ()) {
+SAFEEXEC_PROP(Stream, Sinks) {
   const Child kind = *rc::gen::element(Child::echo, Child::echo, Child::spew, Child::huge_both,
                                        Child::background, Child::yes);
   const bool via_execute = *rc::gen::arbitrary<bool>();

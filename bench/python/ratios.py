@@ -168,6 +168,18 @@ GOALS = [
         "op": "<=",
         "goal": 1.05,
     },
+    {
+        "id": "P8",
+        "short": "redirect to a file ÷ raw posix_spawn + open",
+        "title": "cat from a file to a file: create_process with StdioRoute::file / raw posix_spawn "
+        "with both fds opened by hand",
+        "kind": "time_ratio",
+        "num": "safeexec/redirect_file/mib:64/real_time",
+        "den": "baseline/posix_spawn_redirect/mib:64/real_time",
+        "basis": "p50",
+        "op": "<=",
+        "goal": 1.05,
+    },
 ]
 
 # Context: no goal, shown beside the goals to say what limits them.

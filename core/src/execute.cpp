@@ -48,13 +48,13 @@ void validate_times(const ExecuteOptions& o) {
 /// pipe for each stream the caller routed nowhere (stdin carries
 /// process_input, stdout and stderr are captured), its own process group,
 /// and a destroy bound that follows kill_grace.
-SpawnOptions spawn_options_for(const ExecuteOptions& o) {
+SpawnOptions spawn_options_for(const ExecuteOptions& o, bool has_input) {
   SpawnOptions spawn = o.spawn();
   if (!spawn.stdin_route()) spawn.stdin_pipe();
   if (!spawn.stdout_route()) spawn.stdout_pipe();
   if (!spawn.stderr_route()) spawn.stderr_pipe();
-  if (!o.process_input().empty() && spawn.stdin_route()->kind() != StdioRoute::Kind::pipe) {
-    throw InvalidArgument("process_input is given, but stdin comes from " +
+  if (has_input && spawn.stdin_route()->kind() != StdioRoute::Kind::pipe) {
+    throw InvalidArgument("input for the child is given, but stdin comes from " +
                           detail::describe_route(*spawn.stdin_route()) +
                           ": the input would go nowhere");
   }
@@ -118,7 +118,9 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
   const std::string cmd = describe_argv(argv, options.secrets());
   if (detail::log_enabled(LogLevel::debug)) detail::log(LogLevel::debug, "running " + cmd);
 
-  Process child = create_process(std::move(argv), spawn_options_for(options));
+  // The caller's bytes or a source for stdin (a routed stdin cannot take them).
+  const bool has_input = !options.process_input().empty() || bool(options.streams().in);
+  Process child = create_process(std::move(argv), spawn_options_for(options, has_input));
 
   const std::optional<Deadline> deadline =
       options.timeout()

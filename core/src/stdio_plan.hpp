@@ -57,6 +57,13 @@ struct EndIdentity {
 /// overwriting each other; to_stdout() is the way to say 2>&1).
 void check_distinct_ends(const StdioRoutes& routes, const std::array<EndIdentity, 3>& ends);
 
+/// Step 4: stream `r`'s file is to be emptied now - a regular file routed
+/// with FileWrite::truncate (a FIFO or a device is left as O_TRUNC would).
+inline bool wants_truncation(const StdioRoute& r, const EndIdentity& end) noexcept {
+  return r.kind() == StdioRoute::Kind::file && r.file_write() == FileWrite::truncate &&
+         end.type == EndIdentity::Type::regular_file;
+}
+
 /// A file a stream is routed to could not be opened (or a borrowed handle
 /// could not be duplicated): SpawnError, stage redirect, naming the stream
 /// and the route.

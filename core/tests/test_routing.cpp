@@ -377,7 +377,7 @@ TEST_F(Routing, RefusesProcessInputWithStdinRoutedAway) {
             child_cmd({"echo"}),
             bounded().process_input("lost").spawn(SpawnOptions{}.stdin_from(StdioRoute::null())));
       },
-      "process_input");
+      "input for the child is given");
 }
 
 TEST_F(Routing, RefusesEmptyOrNulPath) {

@@ -75,7 +75,7 @@ class SpawnError : public SystemError {
   SpawnError(SpawnStage stage, int error_code, const std::string& program);
   /// With what was being done, for the message ("stdout to the file 'x'").
   SpawnError(SpawnStage stage, int error_code, const std::string& program,
-             const std::string& detail);
+             const std::string& doing);
   SpawnStage stage() const noexcept { return stage_; }
   /// The program (argv[0]) that was being started.
   const std::string& program() const noexcept { return program_; }

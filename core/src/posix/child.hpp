@@ -33,9 +33,9 @@ struct ExecCandidate {
 struct ChildPlan {
   const ExecCandidate* exec_paths;  ///< candidates for execve, in order
   std::size_t exec_count;
-  char* const* argv;    ///< NULL-terminated
-  char* const* envp;    ///< NULL-terminated
-  const char* cwd;      ///< nullptr: stay in the parent's directory
+  char* const* argv;  ///< NULL-terminated
+  char* const* envp;  ///< NULL-terminated
+  const char* cwd;    ///< nullptr: stay in the parent's directory
   /// fd to put on 0/1/2 (any number: the child sorts out overlaps), or -1 to inherit.
   int stdio_src[3];
   const int* keep_fds;  ///< descriptors (>= 3) passed on purpose

@@ -163,8 +163,7 @@ StdioFds open_stdio(const SpawnOptions& o, const std::string& program) {
 
   for (std::size_t n = 1; n < 3; ++n) {
     const StdioRoute& r = routes[n];
-    if (r.kind() != StdioRoute::Kind::file || r.file_write() != FileWrite::truncate) continue;
-    if (ends[n].type != EndIdentity::Type::regular_file) continue;  // a FIFO, a device: as O_TRUNC
+    if (!wants_truncation(r, ends[n])) continue;
     if (::ftruncate(fds.owned[n].get(), 0) != 0) {
       throw_redirect_failed(static_cast<int>(n), r, errno, program);
     }

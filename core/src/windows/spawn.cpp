@@ -3,8 +3,9 @@
 //   1. Validate everything and build the environment block, the program's
 //      absolute path and the command line - InvalidArgument before anything
 //      exists.
-//   2. Pipes (parent ends overlapped, none inheritable), NUL for Stdio::null,
-//      a non-inheritable duplicate of our own handle for Stdio::inherit.
+//   2. The stdio plan (stdio_handles.cpp): pipes (parent ends overlapped),
+//      NUL, files, non-inheritable duplicates of our own or the caller's
+//      handles - none inheritable; refused plans throw InvalidArgument.
 //   3. A job object with KILL_ON_JOB_CLOSE.
 //   4. Under one process-wide lock: make the (at most three) child handles
 //      inheritable and start the child with CreateProcessW, suspended,
@@ -25,11 +26,11 @@
 
 #include "env_block.hpp"
 #include "lookup.hpp"
-#include "pipes.hpp"
 #include "process_access.hpp"
 #include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
+#include "stdio_handles.hpp"
 #include "win_cmdline.hpp"
 #include "win_util.hpp"
 
@@ -71,48 +72,6 @@ class InheritLock {
 
 [[noreturn]] void fail(SpawnStage stage, DWORD error, const std::string& program) {
   throw SpawnError(stage, static_cast<int>(error), program);
-}
-
-/// The child's end for one stream, and the parent's end when piped.
-struct StreamEnds {
-  UniqueHandle child;
-  UniqueHandle parent;
-};
-
-StreamEnds make_stream(Stdio mode, DWORD std_id, bool child_reads, const std::string& program) {
-  StreamEnds s;
-  switch (mode) {
-    case Stdio::pipe: {
-      detail::win::PipePair p;
-      const DWORD err = detail::win::make_pipe(child_reads, p);
-      if (err != 0) fail(SpawnStage::pipes, err, program);
-      s.child = std::move(p.child);
-      s.parent = std::move(p.parent);
-      break;
-    }
-    case Stdio::null: {
-      HANDLE h =
-          ::CreateFileW(L"NUL", GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE,
-                        nullptr, OPEN_EXISTING, 0, nullptr);
-      if (h == INVALID_HANDLE_VALUE) fail(SpawnStage::stdio, ::GetLastError(), program);
-      s.child = UniqueHandle(h);
-      break;
-    }
-    case Stdio::inherit: {
-      // A private duplicate, so that making it inheritable never touches
-      // the handle the rest of this process uses.
-      HANDLE own = ::GetStdHandle(std_id);
-      if (!UniqueHandle::valid(own)) break;  // no such stream here: the child gets none
-      HANDLE dup = nullptr;
-      if (!::DuplicateHandle(::GetCurrentProcess(), own, ::GetCurrentProcess(), &dup, 0, FALSE,
-                             DUPLICATE_SAME_ACCESS)) {
-        fail(SpawnStage::stdio, ::GetLastError(), program);
-      }
-      s.child = UniqueHandle(dup);
-      break;
-    }
-  }
-  return s;
 }
 
 }  // namespace
@@ -171,9 +130,7 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   }
 
   // 2. The three streams.
-  StreamEnds in = make_stream(options.stdin_mode(), STD_INPUT_HANDLE, true, program);
-  StreamEnds out = make_stream(options.stdout_mode(), STD_OUTPUT_HANDLE, false, program);
-  StreamEnds err = make_stream(options.stderr_mode(), STD_ERROR_HANDLE, false, program);
+  win::StdioHandles stdio = win::open_stdio(options, program);
 
   // 3. The job: closing its last handle kills every process in it.
   UniqueHandle job(::CreateJobObjectW(nullptr, nullptr));
@@ -187,7 +144,7 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
 
   // 4. The handle list: the distinct, real child handles, nothing else.
   std::vector<HANDLE> list;
-  for (HANDLE h : {in.child.get(), out.child.get(), err.child.get()}) {
+  for (HANDLE h : stdio.child) {
     if (h == nullptr) continue;  // one NULL would make the whole list invalid
     bool seen = false;
     for (HANDLE x : list) seen = seen || x == h;
@@ -213,9 +170,9 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   STARTUPINFOEXW si{};
   si.StartupInfo.cb = sizeof si;
   si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-  si.StartupInfo.hStdInput = in.child.get();
-  si.StartupInfo.hStdOutput = out.child.get();
-  si.StartupInfo.hStdError = err.child.get();
+  si.StartupInfo.hStdInput = stdio.child[0];
+  si.StartupInfo.hStdOutput = stdio.child[1];
+  si.StartupInfo.hStdError = stdio.child[2];
   si.lpAttributeList = attrs;
 
   DWORD flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT;
@@ -261,9 +218,9 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   state->pid = static_cast<pid_t>(pi.dwProcessId);
   state->process = process.release();
   state->job = job.release();
-  state->stdin_fd = win::handle_to_int(in.parent.release());
-  state->stdout_fd = win::handle_to_int(out.parent.release());
-  state->stderr_fd = win::handle_to_int(err.parent.release());
+  state->stdin_fd = win::handle_to_int(stdio.parent[0].release());
+  state->stdout_fd = win::handle_to_int(stdio.parent[1].release());
+  state->stderr_fd = win::handle_to_int(stdio.parent[2].release());
   state->own_group = options.new_process_group();
   state->destroy_wait = options.destroy_wait();
   Process p = detail::ProcessAccess::make(std::move(state));

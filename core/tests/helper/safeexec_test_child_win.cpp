@@ -14,6 +14,7 @@
 //   exit N               exit with code N
 //   sleep MS             sleep MS milliseconds, then exit 0
 //   spew OUT ERR         write OUT bytes to stdout and ERR to stderr (stdin unread)
+//   interleave N         write "o<i>\n" to stdout then "e<i>\n" to stderr, i = 0..N-1
 //   ignore-stdin         exit 0 at once, stdin unread
 //   in-job               write "1" if this process is in a job object, else "0"
 //                        (its first action: run before anything could assign it)
@@ -165,6 +166,17 @@ int wmain(int argc, wchar_t** argv) {
   if (mode == L"spew" && argc > 3) {
     return spew(static_cast<std::size_t>(_wtoi64(argv[2])),
                 static_cast<std::size_t>(_wtoi64(argv[3])));
+  }
+  if (mode == L"interleave" && argc > 2) {
+    for (int i = 0; i < _wtoi(argv[2]); ++i) {
+      const std::string o = "o" + std::to_string(i) + "\n";
+      const std::string e = "e" + std::to_string(i) + "\n";
+      if (!write_all(STD_OUTPUT_HANDLE, o.data(), o.size()) ||
+          !write_all(STD_ERROR_HANDLE, e.data(), e.size())) {
+        return 3;
+      }
+    }
+    return 0;
   }
   if (mode == L"ignore-stdin") return 0;
   if (mode == L"grandchild" && argc > 2) return grandchild(argv[2]);
