@@ -32,8 +32,8 @@
 #include <string>
 #include <vector>
 
-#include "safeexec/safeexec.hpp"
 #include "prop_gtest.hpp"
+#include "safeexec/safeexec.hpp"
 #include "support.hpp"
 
 extern char** environ;

@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include "safeexec/safeexec.hpp"
 #include "prop_gtest.hpp"
+#include "safeexec/safeexec.hpp"
 #include "support.hpp"
 #include "support/stream_recorder.hpp"
 

@@ -60,7 +60,8 @@
 // environ (getenv() included) is undefined; the copy narrows the window to
 // one short pass over the pointers, it cannot close it. (glibc never frees
 // the strings; a libc that does, such as musl, leaves the string copy open
-// to that race too.)
+// to that race too.) When environ keeps moving under every copy (16 tries),
+// the spawn fails with a SystemError (EAGAIN) instead of guessing.
 //
 // With inherit all() (nothing removed), no additions and a well-formed host
 // environment in which no key appears twice, that copy is passed to the

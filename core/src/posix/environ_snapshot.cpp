@@ -1,6 +1,7 @@
 // environ_snapshot.cpp - the one read of environ (see environ_snapshot.hpp).
 #include "environ_snapshot.hpp"
 
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -8,7 +9,9 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <string>
 
+#include "safeexec/errors.hpp"
 #include "sys.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
@@ -42,8 +45,11 @@ bool points_into_a_mapping(const char* p) noexcept {
 /// the setenv() thread is inside realloc (preempted there, indefinitely).
 /// So a copy is kept only when environ named the same array before and
 /// after it and its first four pointers name mapped memory; otherwise it is
-/// taken again, a few times, then given up as empty rather than followed
-/// (a host that moves environ that fast breaks glibc's own rules: env.hpp).
+/// taken again, yielding between tries so the setenv() thread can finish,
+/// and after a few tries the spawn fails typed (SystemError, EAGAIN) rather
+/// than following a torn copy or running the child with an environment it
+/// was not meant to get (a host that moves environ that fast breaks glibc's
+/// own rules: env.hpp).
 std::vector<char*> copy_pointer_array() {
   constexpr int kTries = 16;
   constexpr std::size_t kSlotsAFreeWrites = 4;
@@ -64,9 +70,12 @@ std::vector<char*> copy_pointer_array() {
                     points_into_a_mapping)) {
       return out;
     }
+    (void)::sched_yield();
   }
-  out.clear();
-  return out;
+  throw SystemError("environ changed under each of " + std::to_string(kTries) +
+                        " copies (another thread calls setenv()/putenv() meanwhile): the "
+                        "child's environment cannot be read",
+                    EAGAIN);
 }
 
 }  // namespace
