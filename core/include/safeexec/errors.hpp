@@ -49,6 +49,13 @@ enum class SpawnStage {
   /// i.e. relative to the child's working directory; refused (EACCES) - see
   /// create_process() in process.hpp.
   path_lookup,
+  // Containment (containment.hpp, issue 19):
+  cgroup,        ///< parent: making the leaf; child: joining it through cgroup.procs
+  session,       ///< child: setsid
+  rlimit,        ///< child: setrlimit (prlimit64)
+  credentials,   ///< child: setgroups, setresgid, setresuid
+  no_new_privs,  ///< child: PR_SET_NO_NEW_PRIVS
+  parent_death,  ///< child: PR_SET_PDEATHSIG, or the parent was already gone (ESRCH)
 };
 
 /// The stable name of a stage ("exec", "chdir", ...).

@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "safeexec/containment.hpp"
 #include "safeexec/env.hpp"
 #include "safeexec/exit_status.hpp"
 #include "safeexec/pid.hpp"
@@ -142,6 +143,13 @@ class SpawnOptions {
   }
   bool reset_ignored_signals() const noexcept { return reset_ignored_; }
 
+  /// cgroup leaf, limits, rlimits, credentials... (containment.hpp).
+  SpawnOptions& containment(Containment c) {
+    containment_ = std::move(c);
+    return *this;
+  }
+  const Containment& containment() const noexcept { return containment_; }
+
   Stdio stdin_mode() const noexcept { return stdin_; }
   Stdio stdout_mode() const noexcept { return stdout_; }
   Stdio stderr_mode() const noexcept { return stderr_; }
@@ -165,6 +173,7 @@ class SpawnOptions {
   std::vector<int> keep_fds_;
   std::chrono::milliseconds destroy_wait_{2000};
   bool reset_ignored_ = false;
+  Containment containment_;
 };
 
 /// What communicate() collected.
@@ -256,6 +265,11 @@ class Process {
   /// exit by itself within `grace`, throws KillError and leaves the child to
   /// the handle (its destructor then applies the bounded destroy above).
   ExitStatus terminate(std::chrono::milliseconds grace = std::chrono::seconds(1));
+
+  /// What the child's cgroup leaf has used so far (Containment::cgroup());
+  /// nullopt without a leaf (always on Windows). Readable until the handle
+  /// is destroyed: the leaf outlives the child's exit.
+  std::optional<CgroupUsage> cgroup_usage() const;
 
  private:
   friend struct detail::ProcessAccess;

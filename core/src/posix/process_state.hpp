@@ -3,8 +3,10 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 
+#include "cgroup_leaf.hpp"
 #include "child_ref.hpp"
 #include "process_state_common.hpp"
 #include "safeexec/exit_status.hpp"
@@ -14,6 +16,9 @@ namespace safeexec::detail {
 
 struct ProcessState : ProcessStateCommon {
   ChildRef child;
+  /// The child's cgroup leaf (Containment::cgroup()), or empty. Destroyed
+  /// after the child: kills what is left in it and removes it.
+  std::unique_ptr<CgroupLeaf> leaf;
 
   ProcessState() = default;
   ProcessState(const ProcessState&) = delete;

@@ -21,6 +21,8 @@ enum class Call {
   open,
   signal,         ///< pidfd_send_signal and kill() on a child or its group
   thread_create,  ///< starting a worker thread of the pool
+  cgroup_kill,    ///< the write to a leaf's cgroup.kill (as on a kernel before 5.14)
+  clone3,         ///< clone3 with CLONE_INTO_CGROUP (as on a kernel before 5.7)
   count_          ///< not a call
 };
 
