@@ -436,4 +436,35 @@ TEST_F(ChildPath, RlimitTheChildCannotRaiseFailsTyped) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+// ---- resource usage of every finished child ------------------------------------
+
+void expect_spin_counted(const std::optional<safeexec::ResourceUsage>& u) {
+  ASSERT_TRUE(u.has_value());
+  EXPECT_GE((u->cpu_user + u->cpu_system).count(), 190000);
+  EXPECT_GT(u->max_rss_bytes, 0U);
+}
+
+TEST_F(ChildPath, UsageOfTheReapedChildOnThePidfdPath) {
+  safeexec::Process p = safeexec::create_process(child_cmd({"spin", "200"}));
+  EXPECT_FALSE(p.resource_usage().has_value()) << "known before the child ended";
+  EXPECT_EQ(p.wait().exit_code(), 0);
+  expect_spin_counted(p.resource_usage());
+}
+
+TEST_F(ChildPath, UsageOfTheReapedChildOnThePidPath) {
+  safeexec::testing::disable_kernel_features(
+      static_cast<unsigned>(safeexec::testing::KernelFeature::all));
+  safeexec::Process p = safeexec::create_process(child_cmd({"spin", "200"}));
+  EXPECT_EQ(p.pidfd(), -1);
+  EXPECT_EQ(p.wait().exit_code(), 0);
+  safeexec::testing::disable_kernel_features(0);
+  expect_spin_counted(p.resource_usage());
+}
+
+TEST_F(ChildPath, ExecuteResultCarriesTheUsage) {
+  const safeexec::ExecuteResult r =
+      safeexec::execute(child_cmd({"spin", "200"}), safeexec_test::bounded());
+  expect_spin_counted(r.usage);
+}
+
 }  // namespace

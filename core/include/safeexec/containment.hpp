@@ -206,4 +206,14 @@ struct CgroupUsage {
   std::string str() const;
 };
 
+/// What one finished child used, as the kernel counted it when it was
+/// reaped (Linux: the rusage of the reaping waitid, on the pidfd and the pid
+/// paths alike). The child alone: descendants it did not wait for are not in
+/// it (a cgroup leaf counts those: CgroupUsage).
+struct ResourceUsage {
+  std::chrono::microseconds cpu_user;
+  std::chrono::microseconds cpu_system;
+  std::uint64_t max_rss_bytes;
+};
+
 }  // namespace safeexec

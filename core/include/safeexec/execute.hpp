@@ -174,6 +174,8 @@ struct ExecuteResult {
   /// What the command's cgroup leaf used (SpawnOptions::containment() with a
   /// cgroup), read once the command exited; nullopt without a leaf.
   std::optional<CgroupUsage> cgroup_usage;
+  /// What the child itself used (Process::resource_usage()).
+  std::optional<ResourceUsage> usage;
   int exit_code() const noexcept { return status.exit_code(); }
 };
 

@@ -270,6 +270,9 @@ class Process {
   /// nullopt without a leaf (always on Windows). Readable until the handle
   /// is destroyed: the leaf outlives the child's exit.
   std::optional<CgroupUsage> cgroup_usage() const;
+  /// What the child used (ResourceUsage), known once this handle reaped it;
+  /// nullopt before, when someone else reaped it, and on Windows (not yet).
+  std::optional<ResourceUsage> resource_usage() const;
 
  private:
   friend struct detail::ProcessAccess;

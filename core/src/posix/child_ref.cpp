@@ -98,7 +98,7 @@ int ChildRef::signal(int sig) const noexcept {
   return static_cast<int>(sys::kill(pid_, sig));
 }
 
-int ChildRef::try_reap(ReapResult* result, ExitStatus* status) noexcept {
+int ChildRef::try_reap(ReapResult* result, ExitStatus* status, struct rusage* usage) noexcept {
   for (;;) {
     siginfo_t info{};
     info.si_pid = 0;
@@ -115,11 +115,14 @@ int ChildRef::try_reap(ReapResult* result, ExitStatus* status) noexcept {
       *status = from_siginfo(info);
       close_fd(pidfd_);
       siginfo_t reaped{};
-      while (waitid_child(pid_, -1, &reaped, WEXITED | WNOHANG) != 0) {
+      struct rusage used {};
+      while (sys::waitid_rusage(P_PID, static_cast<id_t>(pid_), &reaped, WEXITED | WNOHANG,
+                                &used) != 0) {
         // ECHILD: a host's reaper took it after our look; the status stands.
         if (errno == ECHILD) break;
         if (errno != EINTR) return -1;  // still unreaped: the next call looks again, by pid
       }
+      if (usage != nullptr && reaped.si_pid == pid_) *usage = used;
       *result = ReapResult::reaped;
       return 0;
     }

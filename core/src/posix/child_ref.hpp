@@ -13,6 +13,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -55,7 +56,9 @@ class ChildRef {
   /// `recovered`, `*status` is set. -1 with errno on an unexpected failure
   /// of waitid (the child stays as it was). Closes the pidfd once the child
   /// is gone.
-  int try_reap(ReapResult* result, ExitStatus* status) noexcept;
+  /// With `usage`, a child reaped here leaves what it used there (the
+  /// kernel's rusage of the reaping waitid); untouched otherwise.
+  int try_reap(ReapResult* result, ExitStatus* status, struct rusage* usage = nullptr) noexcept;
   /// True once the child has exited (reaped or not), without reaping it.
   bool has_exited() const noexcept;
   /// Waits until the child has exited or `deadline` passes, without reaping.

@@ -85,7 +85,7 @@ std::optional<ExitStatus> reap_now(ProcessState& s) {
   if (!s.status.running() || !s.child) return s.status;
   ReapResult r = ReapResult::running;
   ExitStatus st;
-  if (s.child.try_reap(&r, &st) != 0) {
+  if (s.child.try_reap(&r, &st, s.reap_usage()) != 0) {
     throw IoError("waitid on child " + std::to_string(s.child.pid()) + " failed", errno);
   }
   ExitStatus out;
@@ -99,7 +99,7 @@ bool reap_quietly(ProcessState& s, Deadline deadline) noexcept {
   for (;;) {
     ReapResult r = ReapResult::running;
     ExitStatus st;
-    if (s.child.try_reap(&r, &st) != 0) {
+    if (s.child.try_reap(&r, &st, s.reap_usage()) != 0) {
       // An unexpected waitid failure (only the fault seam makes one): wait
       // once more after a pause rather than spin.
       if (Clock::now() >= deadline) return false;
@@ -319,6 +319,17 @@ ExitStatus Process::terminate(std::chrono::milliseconds grace) {
               kill_errno != 0 ? kill_errno : ETIMEDOUT);
   detail::log(LogLevel::error, e.what());
   throw e;
+}
+
+std::optional<ResourceUsage> Process::resource_usage() const {
+  if (!state_ || state_->reaped_usage.ru_maxrss < 0) return std::nullopt;
+  const struct rusage& u = state_->reaped_usage;
+  const auto us = [](const timeval& t) {
+    return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec);
+  };
+  // ru_maxrss is in KiB on Linux.
+  return ResourceUsage{us(u.ru_utime), us(u.ru_stime),
+                       static_cast<std::uint64_t>(u.ru_maxrss) * 1024};
 }
 
 std::optional<CgroupUsage> Process::cgroup_usage() const {

@@ -2,7 +2,9 @@
 // so the public header names no platform type).
 #pragma once
 
+#include <sys/resource.h>
 #include <chrono>
+
 #include <memory>
 #include <string>
 
@@ -19,6 +21,17 @@ struct ProcessState : ProcessStateCommon {
   /// The child's cgroup leaf (Containment::cgroup()), or empty. Destroyed
   /// after the child: kills what is left in it and removes it.
   std::unique_ptr<CgroupLeaf> leaf;
+  /// What the child used, from the waitid that reaped it; ru_maxrss -1
+  /// until then (and for good when someone else reaped it).
+  struct rusage reaped_usage = unknown_usage();
+  struct rusage* reap_usage() noexcept {
+    return &reaped_usage;
+  }
+  static struct rusage unknown_usage() noexcept {
+    struct rusage u {};
+    u.ru_maxrss = -1;
+    return u;
+  }
 
   ProcessState() = default;
   ProcessState(const ProcessState&) = delete;

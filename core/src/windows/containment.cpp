@@ -35,4 +35,8 @@ std::optional<CgroupUsage> Process::cgroup_usage() const {
   return std::nullopt;  // no cgroup on Windows: refuse_unmappable() never lets one be asked for
 }
 
+std::optional<ResourceUsage> Process::resource_usage() const {
+  return std::nullopt;  // GetProcessTimes / job accounting: not done yet
+}
+
 }  // namespace safeexec
