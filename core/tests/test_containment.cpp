@@ -29,7 +29,6 @@ using safeexec::SpawnOptions;
 using safeexec_test::child_cmd;
 using safeexec_test::eventually;
 using safeexec_test::read_text;
-using Cgroup = safeexec_test::CgroupChecked;
 using ChildPath = safeexec_test::LeakChecked;
 
 /// contain-info's key=value lines.
@@ -80,11 +79,26 @@ std::string pidfile(const char* what) {
   return "/tmp/" + safeexec_test::unique_token(what) + ".pid";
 }
 
+class Cgroup : public safeexec_test::CgroupChecked {
+ protected:
+  /// SpawnOptions that put the child in a fresh leaf under the test's parent.
+  SpawnOptions in_leaf() const {
+    return SpawnOptions{}.containment(Containment{}.cgroup(CgroupOptions{}.parent(parent())));
+  }
+  /// A zoo-escape command whose daemon writes `file`; `*daemon` gets its pid
+  /// (0 if it never wrote it).
+  safeexec::Process start_daemon(const std::string& file, pid_t* daemon) const {
+    safeexec::Process p =
+        safeexec::create_process(child_cmd({"zoo-escape", "60000", "60000", file}), in_leaf());
+    *daemon = wait_for_pidfile(file);
+    return p;
+  }
+};
+
 // ---- placement --------------------------------------------------------------
 
 TEST_F(Cgroup, ChildRunsInAFreshLeafUnderTheNamedParent) {
-  const auto info =
-      info_of(SpawnOptions{}.containment(Containment{}.cgroup(CgroupOptions{}.parent(parent()))));
+  const auto info = info_of(in_leaf());
   const std::string rel = parent().substr(mount().size()) + "/" + safeexec_test::our_leaf_prefix();
   EXPECT_EQ(info.at("cgroup").rfind(rel, 0), 0U) << info.at("cgroup");
   EXPECT_TRUE(leaves().empty()) << "the leaf outlived its handle";
@@ -94,8 +108,7 @@ TEST_F(Cgroup, CgroupProcsFallbackPlacesTheChildToo) {
   // As before Linux 5.7 (or under the no-clone3 profile): the child writes
   // itself into cgroup.procs before execve.
   safeexec::testing::inject_fault(safeexec::testing::Call::clone3, 1, ENOSYS);
-  const auto info =
-      info_of(SpawnOptions{}.containment(Containment{}.cgroup(CgroupOptions{}.parent(parent()))));
+  const auto info = info_of(in_leaf());
   EXPECT_EQ(safeexec::testing::faults_fired(), 1U);
   const std::string rel = parent().substr(mount().size()) + "/" + safeexec_test::our_leaf_prefix();
   EXPECT_EQ(info.at("cgroup").rfind(rel, 0), 0U) << info.at("cgroup");
@@ -110,9 +123,7 @@ TEST_F(Cgroup, DefaultParentIsTheCallersOwnV2Cgroup) {
 
 TEST_F(Cgroup, LeafLivesAsLongAsTheHandleAndIsRemovedAfter) {
   {
-    safeexec::Process p = safeexec::create_process(
-        child_cmd({"exit", "0"}),
-        SpawnOptions{}.containment(Containment{}.cgroup(CgroupOptions{}.parent(parent()))));
+    safeexec::Process p = safeexec::create_process(child_cmd({"exit", "0"}), in_leaf());
     EXPECT_EQ(p.wait().exit_code(), 0);
     ASSERT_EQ(leaves().size(), 1U);
     EXPECT_TRUE(p.cgroup_usage().has_value());
@@ -121,11 +132,7 @@ TEST_F(Cgroup, LeafLivesAsLongAsTheHandleAndIsRemovedAfter) {
 }
 
 TEST_F(Cgroup, FailedSpawnLeavesNoLeaf) {
-  EXPECT_THROW(
-      safeexec::create_process(
-          {"/nonexistent/program"},
-          SpawnOptions{}.containment(Containment{}.cgroup(CgroupOptions{}.parent(parent())))),
-      safeexec::SpawnError);
+  EXPECT_THROW(safeexec::create_process({"/nonexistent/program"}, in_leaf()), safeexec::SpawnError);
   EXPECT_TRUE(leaves().empty());
 }
 
@@ -147,20 +154,11 @@ TEST_F(Cgroup, ParentOutsideCgroupV2IsRefusedBeforeAnythingExists) {
 
 // ---- killing what escaped ----------------------------------------------------
 
-/// Starts a zoo-escape command in a leaf; returns the daemon's pid.
-pid_t start_escape(safeexec::Process& p, const std::string& file) {
-  (void)p;
-  return wait_for_pidfile(file);
-}
-
 TEST_F(Cgroup, DestructorKillsASetsidDoubleForkedDaemon) {
   const std::string file = pidfile("escape");
   KillOnExit guard;
   {
-    safeexec::Process p = safeexec::create_process(
-        child_cmd({"zoo-escape", "60000", "60000", file}),
-        SpawnOptions{}.containment(Containment{}.cgroup(CgroupOptions{}.parent(parent()))));
-    guard.pid = start_escape(p, file);
+    safeexec::Process p = start_daemon(file, &guard.pid);
     ASSERT_GT(guard.pid, 0) << "the daemon never wrote its pid";
     ASSERT_TRUE(alive(guard.pid));
   }
@@ -175,12 +173,10 @@ TEST_F(Cgroup, ExecuteTimeoutKillsTheEscapedDaemon) {
   KillOnExit guard;
   // The daemon writes its pid within the first 300 ms, long before the
   // leader's timeout.
-  EXPECT_THROW(
-      safeexec::execute(
-          child_cmd({"zoo-escape", "60000", "60000", file}),
-          safeexec::ExecuteOptions{}.timeout(1500ms).kill_grace(200ms).spawn(
-              SpawnOptions{}.containment(Containment{}.cgroup(CgroupOptions{}.parent(parent()))))),
-      safeexec::TimeoutError);
+  EXPECT_THROW(safeexec::execute(
+                   child_cmd({"zoo-escape", "60000", "60000", file}),
+                   safeexec::ExecuteOptions{}.timeout(1500ms).kill_grace(200ms).spawn(in_leaf())),
+               safeexec::TimeoutError);
   guard.pid = wait_for_pidfile(file);
   ASSERT_GT(guard.pid, 0);
   EXPECT_FALSE(alive(guard.pid)) << "the daemon survived execute()'s timeout";
@@ -192,9 +188,7 @@ TEST_F(Cgroup, ExecuteReturningLeavesNothingRunning) {
   const std::string file = pidfile("escape-return");
   KillOnExit guard;
   const safeexec::ExecuteResult r = safeexec::execute(
-      child_cmd({"zoo-escape", "300", "60000", file}),
-      safeexec_test::bounded().spawn(
-          SpawnOptions{}.containment(Containment{}.cgroup(CgroupOptions{}.parent(parent())))));
+      child_cmd({"zoo-escape", "300", "60000", file}), safeexec_test::bounded().spawn(in_leaf()));
   EXPECT_EQ(r.exit_code(), 0);
   guard.pid = wait_for_pidfile(file);
   ASSERT_GT(guard.pid, 0);
@@ -208,10 +202,7 @@ TEST_F(Cgroup, TerminateAndSignalGroupReachTheDaemon) {
     SCOPED_TRACE(use_terminate ? "terminate" : "signal_group");
     const std::string file = pidfile("escape-term");
     KillOnExit guard;
-    safeexec::Process p = safeexec::create_process(
-        child_cmd({"zoo-escape", "60000", "60000", file}),
-        SpawnOptions{}.containment(Containment{}.cgroup(CgroupOptions{}.parent(parent()))));
-    guard.pid = start_escape(p, file);
+    safeexec::Process p = start_daemon(file, &guard.pid);
     ASSERT_GT(guard.pid, 0);
     if (use_terminate) {
       (void)p.terminate(200ms);
@@ -232,10 +223,7 @@ TEST_F(Cgroup, FreezeAndSignalWhereCgroupKillIsMissing) {
   const std::string file = pidfile("escape-freeze");
   KillOnExit guard;
   {
-    safeexec::Process p = safeexec::create_process(
-        child_cmd({"zoo-escape", "60000", "60000", file}),
-        SpawnOptions{}.containment(Containment{}.cgroup(CgroupOptions{}.parent(parent()))));
-    guard.pid = start_escape(p, file);
+    safeexec::Process p = start_daemon(file, &guard.pid);
     ASSERT_GT(guard.pid, 0);
   }
   EXPECT_GE(safeexec::testing::faults_fired(), 1U);
@@ -248,9 +236,7 @@ TEST_F(Cgroup, ALeafThatCannotBeRemovedIsLoggedOnce) {
   safeexec_test::LogCapture log;
   std::string leaf;
   {
-    safeexec::Process p = safeexec::create_process(
-        child_cmd({"exit", "0"}),
-        SpawnOptions{}.containment(Containment{}.cgroup(CgroupOptions{}.parent(parent()))));
+    safeexec::Process p = safeexec::create_process(child_cmd({"exit", "0"}), in_leaf());
     (void)p.wait();
     ASSERT_EQ(leaves().size(), 1U);
     leaf = leaves().front();
@@ -409,7 +395,7 @@ TEST_F(ChildPath, BadValuesAreRefusedBeforeAnythingStarts) {
   refused(Containment{}.rlimit(-1, 1, 1));
   refused(Containment{}.umask(01000));
   refused(Containment{}.parent_death_signal(65));
-  refused(Containment{}.credentials({static_cast<uid_t>(-1), 0, {}}));
+  refused(Containment{}.credentials({static_cast<std::uint32_t>(-1), 0, {}}));
 }
 
 TEST_F(ChildPath, RlimitTheChildCannotRaiseFailsTyped) {

@@ -34,8 +34,6 @@
 //     ContainmentError naming the controller, before anything starts.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -122,10 +120,11 @@ struct Rlimit {
 /// Who the child runs as. The child drops in the only safe order:
 /// supplementary groups, then the gid, then the uid (after setuid it could
 /// no longer change its groups).
+/// (Plain 32-bit ids: the header also compiles where uid_t does not exist.)
 struct Credentials {
-  uid_t uid;
-  gid_t gid;
-  std::vector<gid_t> groups;  ///< replaces every supplementary group (empty: none)
+  std::uint32_t uid;
+  std::uint32_t gid;
+  std::vector<std::uint32_t> groups;  ///< replaces every supplementary group (empty: none)
 };
 
 /// Everything the child is confined by. Chainable setters; getters of the same name.
@@ -142,7 +141,7 @@ class Containment {
     return *this;
   }
   /// umask(mask) in the child (0 to 0777).
-  Containment& umask(mode_t mask) {
+  Containment& umask(std::uint32_t mask) {
     umask_ = mask;
     return *this;
   }
@@ -177,7 +176,7 @@ class Containment {
 
   const std::optional<CgroupOptions>& cgroup() const noexcept { return cgroup_; }
   const std::vector<Rlimit>& rlimits() const noexcept { return rlimits_; }
-  const std::optional<mode_t>& umask() const noexcept { return umask_; }
+  const std::optional<std::uint32_t>& umask() const noexcept { return umask_; }
   bool no_new_privs() const noexcept { return no_new_privs_; }
   int parent_death_signal() const noexcept { return pdeath_signal_; }
   bool setsid() const noexcept { return setsid_; }
@@ -186,7 +185,7 @@ class Containment {
  private:
   std::optional<CgroupOptions> cgroup_;
   std::vector<Rlimit> rlimits_;
-  std::optional<mode_t> umask_;
+  std::optional<std::uint32_t> umask_;
   bool no_new_privs_ = false;
   int pdeath_signal_ = 0;
   bool setsid_ = false;

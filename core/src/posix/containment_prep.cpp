@@ -34,7 +34,7 @@ PreparedContainment::PreparedContainment(const Containment& c, const std::string
     validate_rlimit(r);
     rlimits_.push_back(ChildRlimit{r.resource, rlimit64{r.soft, r.hard}});
   }
-  if (c.umask() && (*c.umask() & ~static_cast<mode_t>(0777)) != 0) {
+  if (c.umask() && (*c.umask() & ~std::uint32_t{0777}) != 0) {
     throw InvalidArgument("umask(0" + std::to_string(*c.umask()) +
                           "): only permission bits (0..0777)");
   }
@@ -44,7 +44,7 @@ PreparedContainment::PreparedContainment(const Containment& c, const std::string
     plan_.parent_pid = ::getpid();
   }
   if (c.credentials()) {
-    groups_ = c.credentials()->groups;
+    groups_.assign(c.credentials()->groups.begin(), c.credentials()->groups.end());
     plan_.set_credentials = true;
     plan_.gid = c.credentials()->gid;
     plan_.uid = c.credentials()->uid;
