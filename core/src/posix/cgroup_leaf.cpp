@@ -239,12 +239,10 @@ std::unique_ptr<CgroupLeaf> CgroupLeaf::create(const CgroupOptions& options,
     if (errno != EEXIST || attempt >= 16) spawn_failed(errno, program);
   }
   // From here the destructor removes the directory on any throw.
-  leaf->dir_fd_ = ::open(leaf->path_.c_str(),  // NOLINT(cppcoreguidelines-pro-type-vararg)
-                         O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  leaf->dir_fd_ = sys::open_cloexec(leaf->path_.c_str(), O_RDONLY | O_DIRECTORY);
   if (leaf->dir_fd_ < 0) spawn_failed(errno, program);
-  leaf->procs_fd_ =
-      ::openat(leaf->dir_fd_, "cgroup.procs",  // NOLINT(cppcoreguidelines-pro-type-vararg)
-               O_WRONLY | O_CLOEXEC);
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-vararg)
+  leaf->procs_fd_ = ::openat(leaf->dir_fd_, "cgroup.procs", O_WRONLY | O_CLOEXEC);
   if (leaf->procs_fd_ < 0) spawn_failed(errno, program);
 
   // Limits before the child exists: it never runs a moment without them.
