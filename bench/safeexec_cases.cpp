@@ -9,6 +9,8 @@
 //   safeexec/execute_fds/extra_fds:N   P3: as P1 with N extra descriptors open
 //   safeexec/execute_cat/mib:N         P4: N MiB round trip through cat
 //   safeexec/execute_threads           P5: as P1 from 1 and 2 threads at once
+//   safeexec/execute_cgroup/leaf:0|1   P9: as P1 without / with a cgroup v2 leaf
+//                                      (made, the child placed, killed, removed)
 #include <cstring>
 #include <exception>
 #include <string>
@@ -25,10 +27,11 @@ namespace {
 using benchmark::State;
 
 // One execute() per iteration, the argv built each time as a caller would.
-void bm_execute(State& state, const std::string& path) {
+void bm_execute(State& state, const std::string& path,
+                const safeexec::SpawnOptions& spawn = safeexec::SpawnOptions{}) {
   if (!setup_ok(state)) return;
   const safeexec::ExecuteOptions opts =
-      safeexec::ExecuteOptions{}.process_input(std::string(kSmallInput));
+      safeexec::ExecuteOptions{}.process_input(std::string(kSmallInput)).spawn(spawn);
   SpawnCounters counters(state);
   try {
     for (auto _ : state) {
@@ -134,6 +137,17 @@ void register_safeexec() {
   register_spawn("safeexec/execute_threads", [tru](State& s) { bm_execute(s, tru); })
       ->Threads(1)
       ->Threads(2);
+  // P9: the leaf goes under the caller's own v2 cgroup (skipped with the
+  // library's error where there is none or it is not writable).
+  register_spawn("safeexec/execute_cgroup",
+                 [tru](State& s) {
+                   safeexec::SpawnOptions spawn;
+                   if (s.range(0) != 0) spawn.containment(safeexec::Containment{}.cgroup({}));
+                   bm_execute(s, tru, spawn);
+                 })
+      ->ArgName("leaf")
+      ->Args({0})
+      ->Args({1});
 }
 
 }  // namespace sxbench

@@ -51,9 +51,11 @@ RULES = [
 #   child_ref.cpp - the same handle's child, when pidfd_send_signal is refused;
 #   sys.hpp     - the seam's wrapper itself (every caller is matched here too);
 #   spawn.cpp   - the unreaped child create_process() has just made;
-#   pid.cpp     - only in kill_process(), after validate_pid(pid).
+#   pid.cpp     - only in kill_process(), after validate_pid(pid);
+#   cgroup_leaf.cpp - members listed in our own frozen leaf's cgroup.procs
+#                 (a frozen process cannot exit, so its pid cannot be recycled).
 KILL = re.compile(r"::kill\s*\(")
-KILL_ALLOWED = {"process.cpp", "child_ref.cpp", "sys.hpp", "spawn.cpp"}
+KILL_ALLOWED = {"process.cpp", "child_ref.cpp", "sys.hpp", "spawn.cpp", "cgroup_leaf.cpp"}
 
 # process_input reaches exactly two places (F13, F09): the I/O loop's input
 # (the PumpIo that feeds stdin, issue 21), and the masks of the failure

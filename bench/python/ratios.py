@@ -182,6 +182,20 @@ GOALS = [
     },
 ]
 
+# Issue 19: what a cgroup v2 leaf per command costs (mkdir, limits, clone3
+# into it, cgroup.kill, wait for empty, rmdir).
+GOALS.append({
+    "id": "P9",
+    "short": "execute with cgroup leaf ÷ without",
+    "title": "execute(/bin/true) in a fresh cgroup v2 leaf / without one",
+    "kind": "time_ratio",
+    "num": "safeexec/execute_cgroup/leaf:1/real_time",
+    "den": "safeexec/execute_cgroup/leaf:0/real_time",
+    "basis": "p50",
+    "op": "<=",
+    "goal": 1.5,
+})
+
 # Context: no goal, shown beside the goals to say what limits them.
 CONTEXT = [
     ("P1-samejob", "execute / the same job by hand (posix_spawn, 3 pipes, poll loop)",

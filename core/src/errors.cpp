@@ -76,6 +76,18 @@ const char* to_string(SpawnStage stage) noexcept {
       return "exec";
     case SpawnStage::path_lookup:
       return "path_lookup";
+    case SpawnStage::cgroup:
+      return "cgroup";
+    case SpawnStage::session:
+      return "session";
+    case SpawnStage::rlimit:
+      return "rlimit";
+    case SpawnStage::credentials:
+      return "credentials";
+    case SpawnStage::no_new_privs:
+      return "no_new_privs";
+    case SpawnStage::parent_death:
+      return "parent_death";
   }
   return "unknown";
 }

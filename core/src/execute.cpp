@@ -188,6 +188,8 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
   result.out = std::move(output.out);
   if (options.return_stderr()) result.err = std::move(output.err);
   result.output_cut = output_cut;
+  result.cgroup_usage = child.cgroup_usage();
+  result.usage = child.resource_usage();
   result.duration = Clock::now() - start;
   return result;
 }

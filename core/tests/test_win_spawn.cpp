@@ -286,3 +286,28 @@ TEST_F(WinSpawn, BatchPercentNamesDoNotExpand) {
 }
 
 }  // namespace
+
+// Issue 19: the POSIX-only containment options have no Windows meaning and
+// are refused by name before anything starts, as keep_fd() is.
+TEST_F(WinSpawn, PosixContainmentOptionsAreRefusedNamingTheOption) {
+  using safeexec::Containment;
+  const std::vector<std::pair<Containment, std::string>> cases = {
+      {Containment{}.cgroup(safeexec::CgroupOptions{}), "cgroup()"},
+      {Containment{}.rlimit(0, 1, 1), "rlimit()"},
+      {Containment{}.umask(022), "umask()"},
+      {Containment{}.no_new_privs(true), "no_new_privs()"},
+      {Containment{}.parent_death_signal(15), "parent_death_signal()"},
+      {Containment{}.setsid(true), "setsid()"},
+      {Containment{}.credentials({1, 1, {}}), "credentials()"},
+  };
+  for (const auto& [c, name] : cases) {
+    SCOPED_TRACE(name);
+    try {
+      (void)safeexec::create_process(child_cmd({"exit", "0"}),
+                                     safeexec::SpawnOptions{}.containment(c));
+      ADD_FAILURE() << "accepted";
+    } catch (const safeexec::InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+  }
+}

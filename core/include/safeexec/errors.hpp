@@ -52,6 +52,13 @@ enum class SpawnStage {
   /// parent: opening a file a stream is routed to, or duplicating a
   /// borrowed handle (stdio.hpp); the message names the stream and the route.
   redirect,
+  // Containment (containment.hpp, issue 19):
+  cgroup,        ///< parent: making the leaf; child: joining it through cgroup.procs
+  session,       ///< child: setsid
+  rlimit,        ///< child: setrlimit (prlimit64)
+  credentials,   ///< child: setgroups, setresgid, setresuid
+  no_new_privs,  ///< child: PR_SET_NO_NEW_PRIVS
+  parent_death,  ///< child: PR_SET_PDEATHSIG, or the parent was already gone (ESRCH)
 };
 
 /// The stable name of a stage ("exec", "chdir", ...).

@@ -190,6 +190,11 @@ struct ExecuteResult {
   /// past linger(): the pipes were closed there, so output written after
   /// that was not read (see ExecuteOptions::linger).
   bool output_cut = false;
+  /// What the command's cgroup leaf used (SpawnOptions::containment() with a
+  /// cgroup), read once the command exited; nullopt without a leaf.
+  std::optional<CgroupUsage> cgroup_usage;
+  /// What the child itself used (Process::resource_usage()).
+  std::optional<ResourceUsage> usage;
   int exit_code() const noexcept { return status.exit_code(); }
 };
 

@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "safeexec/containment.hpp"
 #include "safeexec/env.hpp"
 #include "safeexec/exit_status.hpp"
 #include "safeexec/pid.hpp"
@@ -148,6 +149,13 @@ class SpawnOptions {
   const std::optional<StdioRoute>& stdin_route() const noexcept { return stdin_; }
   const std::optional<StdioRoute>& stdout_route() const noexcept { return stdout_; }
   const std::optional<StdioRoute>& stderr_route() const noexcept { return stderr_; }
+  /// cgroup leaf, limits, rlimits, credentials... (containment.hpp).
+  SpawnOptions& containment(Containment c) {
+    containment_ = std::move(c);
+    return *this;
+  }
+  const Containment& containment() const noexcept { return containment_; }
+
   const EnvMap& addl_env() const noexcept { return addl_env_; }
   const EnvPolicy& env_policy() const noexcept { return policy_; }
   const EnvInherit& inherit_env() const noexcept { return inherit_; }
@@ -168,6 +176,7 @@ class SpawnOptions {
   std::vector<int> keep_fds_;
   std::chrono::milliseconds destroy_wait_{2000};
   bool reset_ignored_ = false;
+  Containment containment_;
 };
 
 /// What communicate() collected.
@@ -282,6 +291,14 @@ class Process {
   /// exit by itself within `grace`, throws KillError and leaves the child to
   /// the handle (its destructor then applies the bounded destroy above).
   ExitStatus terminate(std::chrono::milliseconds grace = std::chrono::seconds(1));
+
+  /// What the child's cgroup leaf has used so far (Containment::cgroup());
+  /// nullopt without a leaf (always on Windows). Readable until the handle
+  /// is destroyed: the leaf outlives the child's exit.
+  std::optional<CgroupUsage> cgroup_usage() const;
+  /// What the child used (ResourceUsage), known once this handle reaped it;
+  /// nullopt before, when someone else reaped it, and on Windows (not yet).
+  std::optional<ResourceUsage> resource_usage() const;
 
  private:
   friend struct detail::ProcessAccess;

@@ -35,18 +35,11 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "child_code.hpp"
+#include "child_containment.hpp"
 #include "safeexec/errors.hpp"
 #include "signal_range.hpp"
 #include "sys.hpp"
-
-#if defined(__clang__)
-#define SAFEEXEC_CHILD_CODE \
-  __attribute__((noinline, no_sanitize("address", "thread", "undefined", "memory")))
-#elif defined(__GNUC__) && __GNUC__ >= 8
-#define SAFEEXEC_CHILD_CODE __attribute__((noinline, no_sanitize("address", "thread", "undefined")))
-#else
-#define SAFEEXEC_CHILD_CODE __attribute__((noinline))
-#endif
 
 namespace safeexec::detail {
 namespace {
@@ -257,6 +250,15 @@ SAFEEXEC_CHILD_CODE int child_main(void* arg) {
   // 5. Working directory.
   if (plan.cwd != nullptr && ::syscall(SYS_chdir, plan.cwd) != 0) {
     fail(plan, SpawnStage::chdir, errno);
+  }
+
+  // 5b. Containment (child_containment.cpp): cgroup, session, rlimits, umask,
+  //     credentials, parent-death signal, no_new_privs - after chdir (which
+  //     may need the privileges dropped here), before anything of the
+  //     program's own runs.
+  if (plan.containment != nullptr) {
+    const ContainmentFailure f = apply_containment(*plan.containment);
+    if (f.error != 0) fail(plan, f.stage, f.error);
   }
 
   // 6. Open the signal mask: the new program starts with nothing blocked.

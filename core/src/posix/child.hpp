@@ -10,6 +10,8 @@
 
 namespace safeexec::detail {
 
+struct ChildContainment;  // child_containment.hpp
+
 /// What a failed child leaves for the parent before it _exits. The child
 /// shares the suspended parent's memory (CLONE_VM|CLONE_VFORK), so it writes
 /// the report straight into the plan, as glibc's spawni (args->err) and folly
@@ -53,6 +55,8 @@ struct ChildPlan {
   /// The last fallback marks every descriptor below this close-on-exec
   /// (RLIMIT_NOFILE's soft limit, read by the parent).
   unsigned fd_limit;
+  /// cgroup, rlimits, credentials... (child_containment.hpp), or nullptr.
+  ChildContainment* containment;
   /// Written by the child on failure, read by the parent after clone returns.
   ChildReport report;
 };

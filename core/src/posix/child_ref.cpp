@@ -100,7 +100,7 @@ int ChildRef::signal(int sig) const noexcept {
   return static_cast<int>(sys::kill(pid_, sig));
 }
 
-int ChildRef::try_reap(ReapResult* result, ExitStatus* status) noexcept {
+int ChildRef::try_reap(ReapResult* result, ExitStatus* status, struct rusage* usage) noexcept {
   for (;;) {
     siginfo_t info{};
     info.si_pid = 0;
@@ -117,11 +117,14 @@ int ChildRef::try_reap(ReapResult* result, ExitStatus* status) noexcept {
       *status = from_siginfo(info);
       close_fd(pidfd_);
       siginfo_t reaped{};
-      while (waitid_child(pid_, -1, &reaped, WEXITED | WNOHANG) != 0) {
+      struct rusage used {};
+      while (sys::waitid_rusage(P_PID, static_cast<id_t>(pid_), &reaped, WEXITED | WNOHANG,
+                                &used) != 0) {
         // ECHILD: a host's reaper took it after our look; the status stands.
         if (errno == ECHILD) break;
         if (errno != EINTR) return -1;  // still unreaped: the next call looks again, by pid
       }
+      if (usage != nullptr && reaped.si_pid == pid_) *usage = used;
       *result = ReapResult::reaped;
       return 0;
     }
@@ -175,12 +178,12 @@ bool ChildRef::await_exit(std::optional<Deadline> deadline) const noexcept {
 }
 
 int ChildRef::reap_within(std::optional<Deadline> deadline, Clock::duration held_patience,
-                          ReapWait* out) noexcept {
+                          ReapWait* out, struct rusage* usage) noexcept {
   constexpr auto kLongestNap = std::chrono::milliseconds(50);
   Clock::duration nap = std::chrono::milliseconds(1);
   std::optional<Deadline> give_up_held;
   for (;;) {
-    if (try_reap(&out->result, &out->status) != 0) return -1;
+    if (try_reap(&out->result, &out->status, usage) != 0) return -1;
     out->held = false;
     if (out->result != ReapResult::running) return 0;
     const bool exited = has_exited();

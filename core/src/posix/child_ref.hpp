@@ -14,6 +14,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -65,7 +66,9 @@ class ChildRef {
   /// `recovered`, `*status` is set. -1 with errno on an unexpected failure
   /// of waitid (the child stays as it was). Closes the pidfd once the child
   /// is gone.
-  int try_reap(ReapResult* result, ExitStatus* status) noexcept;
+  /// With `usage`, a child reaped here leaves what it used there (the
+  /// kernel's rusage of the reaping waitid); untouched otherwise.
+  int try_reap(ReapResult* result, ExitStatus* status, struct rusage* usage = nullptr) noexcept;
   /// True once the child has exited (reaped or not), without reaping it.
   bool has_exited() const noexcept;
   /// Waits until the child has exited or `deadline` passes, without reaping.
@@ -78,8 +81,9 @@ class ChildRef {
   /// it has exited but waitid() does not see it (a foreign tracer holds the
   /// zombie, so the pidfd stays readable) it backs off from 1 ms to 50 ms
   /// instead of polling again at once. -1 with errno when waitid fails.
-  int reap_within(std::optional<Deadline> deadline, Clock::duration held_patience,
-                  ReapWait* out) noexcept;
+  /// `usage` as for try_reap().
+  int reap_within(std::optional<Deadline> deadline, Clock::duration held_patience, ReapWait* out,
+                  struct rusage* usage = nullptr) noexcept;
 
   /// Forgets the child: closes the pidfd, pid -1.
   void clear() noexcept;

@@ -114,7 +114,7 @@ std::optional<ExitStatus> reap_by(ProcessState& s, std::optional<Deadline> deadl
                                   Clock::duration held_patience = Clock::duration::max()) {
   if (auto st = settled_status(s)) return st;
   detail::ReapWait w;
-  if (s.child.reap_within(deadline, held_patience, &w) != 0) {
+  if (s.child.reap_within(deadline, held_patience, &w, s.reap_usage()) != 0) {
     throw IoError("waitid on child " + std::to_string(s.child.pid()) + " failed", errno);
   }
   ExitStatus out;
@@ -131,7 +131,7 @@ std::optional<ExitStatus> reap_by(ProcessState& s, std::optional<Deadline> deadl
 bool reap_quietly(ProcessState& s, Deadline deadline) noexcept {
   for (;;) {
     detail::ReapWait w;
-    if (s.child.reap_within(deadline, Clock::duration::max(), &w) != 0) {
+    if (s.child.reap_within(deadline, Clock::duration::max(), &w, s.reap_usage()) != 0) {
       // An unexpected waitid failure (only the fault seam makes one): wait
       // once more after a pause rather than spin.
       if (Clock::now() >= deadline) return false;
@@ -225,18 +225,34 @@ int signal_group_members(pid_t pgid, int sig) noexcept {
   return -1;
 }
 
-/// Kill (group first, while the unreaped leader pins the pgid number), reap
-/// within destroy_wait, close: after this the state owns nothing.
+/// Whether signals meant for "everything the child started" have more to
+/// reach than the child: its cgroup leaf or its process group.
+bool has_tree(const ProcessState& s) noexcept {
+  return s.own_group || s.leaf;
+}
+
+/// Signals everything the child started: every process in its cgroup leaf
+/// (a setsid()'d double-forked daemon too), else its process group.
+int signal_tree(const ProcessState& s, int sig) noexcept {
+  if (s.leaf) return s.leaf->signal_all(sig);
+  return signal_group_members(s.child.pid(), sig);
+}
+
+/// Kill (the leaf, or the group while the unreaped leader pins the pgid
+/// number), reap within destroy_wait, close, remove the leaf: after this the
+/// state owns nothing.
 void destroy(ProcessState& s) noexcept {
   s.close_pipes();
+  if (s.leaf) (void)s.leaf->signal_all(SIGKILL);  // also after the leader was reaped
   if (s.child && s.status.running()) {
-    if (s.own_group) (void)signal_group_members(s.child.pid(), SIGKILL);
+    if (s.own_group && !s.leaf) (void)signal_group_members(s.child.pid(), SIGKILL);
     (void)s.child.signal(SIGKILL);
     if (!reap_quietly(s, deadline_after(s.destroy_wait))) {
       hand_to_background_reaper(std::move(s.child), s.unreapable);
     }
   }
   s.child.clear();
+  s.leaf.reset();  // waits (bounded) for it to empty, removes it
 }
 
 /// Sends `signal` to the child's group (when `group`) or to the child
@@ -246,8 +262,11 @@ void destroy(ProcessState& s) noexcept {
 /// directly; only a leader that cannot be signalled is an error.
 int deliver(const ProcessState& s, int signal, bool group, bool leader_on_eperm) noexcept {
   if (group) {
-    const int rc = leader_on_eperm ? signal_group_members(s.child.pid(), signal)
-                                   : sys::kill(-s.child.pid(), signal);
+    // The leaf reaches everything the child started (setsid()'d daemons
+    // too); without one, the group.
+    const int rc = s.leaf            ? s.leaf->signal_all(signal)
+                   : leader_on_eperm ? signal_group_members(s.child.pid(), signal)
+                                     : sys::kill(-s.child.pid(), signal);
     if (rc == 0) return 0;
     // ESRCH: no group has the child's id any more - the child moved to
     // another one (setpgid) and took nobody along. It is still ours and
@@ -278,13 +297,13 @@ std::optional<ExitStatus> terminate_impl(ProcessState& s, std::chrono::milliseco
                                          int* kill_errno) {
   *kill_errno = 0;
   if (auto st = settled_status(s)) return st;
-  if (deliver(s, SIGTERM, s.own_group, true) != 0 && errno != ESRCH) *kill_errno = errno;
+  if (deliver(s, SIGTERM, has_tree(s), true) != 0 && errno != ESRCH) *kill_errno = errno;
   // Wait for the leader without reaping it: an unreaped leader keeps its
   // pid, the group's id, from being reused; members may ignore SIGTERM or
   // outlive the leader (a shell dies at once, the command it started does
   // not), so the group gets SIGKILL after the grace either way.
   (void)s.child.await_exit(deadline_after(grace));
-  if (s.own_group) (void)signal_group_members(s.child.pid(), SIGKILL);
+  if (has_tree(s)) (void)signal_tree(s, SIGKILL);
   if (s.child.signal(SIGKILL) != 0 && errno != ESRCH && *kill_errno == 0) *kill_errno = errno;
   // SIGKILL is delivered at once unless refused: a short bound suffices.
   const Deadline bound = deadline_after(*kill_errno != 0 ? std::chrono::milliseconds(0)
@@ -333,7 +352,7 @@ KillOutcome Process::send_signal(int signal) {
 
 KillOutcome Process::signal_group(int signal) {
   if (!state_) return KillOutcome::gone;
-  return signal_checked(*state_, signal, state_->own_group);
+  return signal_checked(*state_, signal, has_tree(*state_));
 }
 
 ExitStatus Process::terminate(std::chrono::milliseconds grace) {
@@ -349,6 +368,22 @@ ExitStatus Process::terminate(std::chrono::milliseconds grace) {
   throw e;
 }
 
+std::optional<ResourceUsage> Process::resource_usage() const {
+  if (!state_ || state_->reaped_usage.ru_maxrss < 0) return std::nullopt;
+  const struct rusage& u = state_->reaped_usage;
+  const auto us = [](const timeval& t) {
+    return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec);
+  };
+  // ru_maxrss is in KiB on Linux.
+  return ResourceUsage{us(u.ru_utime), us(u.ru_stime),
+                       static_cast<std::uint64_t>(u.ru_maxrss) * 1024};
+}
+
+std::optional<CgroupUsage> Process::cgroup_usage() const {
+  if (!state_ || !state_->leaf) return std::nullopt;
+  return state_->leaf->usage();
+}
+
 namespace detail {
 
 void destroy_state(ProcessState& s) noexcept {
@@ -357,9 +392,7 @@ void destroy_state(ProcessState& s) noexcept {
 
 void ProcessAccess::kill_leftover_group(Process& p) noexcept {
   ProcessState& s = *p.state_;
-  if (s.own_group && s.child && s.status.running()) {
-    (void)signal_group_members(s.child.pid(), SIGKILL);
-  }
+  if (has_tree(s) && s.child && s.status.running()) (void)signal_tree(s, SIGKILL);
 }
 
 std::optional<ExitStatus> ProcessAccess::terminate_bounded(

@@ -20,24 +20,24 @@
 //      hold up the spawn (only the TSan build, whose child is a real fork,
 //      still uses a report pipe).
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "cgroup_leaf.hpp"
 #include "child.hpp"
+#include "child_containment.hpp"
 #include "child_env.hpp"
+#include "clone_child.hpp"
 #include "kernel_features.hpp"
 #include "log_internal.hpp"
 #include "process_access.hpp"
@@ -119,105 +119,6 @@ std::vector<char*> c_array(std::vector<std::string>& strings) {
   return out;
 }
 
-#if defined(__SANITIZE_THREAD__)
-#define SAFEEXEC_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SAFEEXEC_TSAN 1
-#endif
-#endif
-
-#if defined(SAFEEXEC_TSAN)
-// ThreadSanitizer builds only: TSan's clone() interceptor aborts on a
-// CLONE_VM child ("CHECK failed: !thr->slot"), and TSan turns vfork() into a
-// real fork(). So under TSan the child is a forked copy that runs the same
-// child_main() (correct there too: it only reads the plan and makes system
-// calls), reports a failure through a pipe since it shares no memory with us,
-// and the pidfd comes from pidfd_open(). Release builds never take this path.
-constexpr bool kReportThroughPipe = true;
-
-__attribute__((noinline)) pid_t clone_child(detail::ChildPlan& plan, bool /*want_pidfd*/,
-                                            int* pidfd) {
-  if (sys::clone_fault() != 0) return -1;
-  *pidfd = -1;
-  const pid_t pid = ::vfork();              // NOLINT: TSan-only, replaced by fork() in its runtime
-  if (pid == 0) detail::child_main(&plan);  // never returns
-  return pid;
-}
-#else
-constexpr bool kReportThroughPipe = false;
-
-/// clone() with CLONE_PIDFD where the kernel has it (5.2+), remembered after
-/// the first EINVAL so older kernels pay for the probe once.
-std::atomic<bool> g_clone_pidfd_supported{true};
-
-/// The child's stack: mapped for each spawn, with a PROT_NONE guard page at
-/// its low end (as glibc's spawni does), and unmapped once clone() returned
-/// (the child has exec'd or exited by then). It used to be a 32 KiB array in
-/// this frame, which made a spawn need 32 KiB more of the caller's stack, and
-/// an overflow ran silently into the caller's frames. 64 KiB covers
-/// child_main's frames (the largest, the close-on-exec fallbacks' 8 KiB
-/// buffer) with a wide margin.
-class ChildStack {
- public:
-  static constexpr std::size_t kUsableBytes = std::size_t{64} * 1024;
-
-  ChildStack() noexcept {
-    const long page = ::sysconf(_SC_PAGESIZE);
-    guard_ = page > 0 ? static_cast<std::size_t>(page) : 4096;
-    size_ = kUsableBytes + guard_;
-    void* p = ::mmap(nullptr, size_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (p == MAP_FAILED) return;
-    // Everything but the lowest page becomes usable: the stack grows down
-    // into the guard, where an overflow faults instead of corrupting memory.
-    if (::mprotect(static_cast<unsigned char*>(p) + guard_, kUsableBytes, PROT_READ | PROT_WRITE) !=
-        0) {
-      const int e = errno;
-      (void)::munmap(p, size_);
-      errno = e;
-      return;
-    }
-    base_ = p;
-  }
-  ChildStack(const ChildStack&) = delete;
-  ChildStack& operator=(const ChildStack&) = delete;
-  ~ChildStack() {
-    const int e = errno;  // the caller reports clone()'s errno after this runs
-    if (base_ != nullptr) (void)::munmap(base_, size_);
-    errno = e;
-  }
-  bool ok() const noexcept { return base_ != nullptr; }
-  /// x86-64 and arm64 stacks grow down: clone() wants the high end.
-  void* top() const noexcept { return static_cast<unsigned char*>(base_) + size_; }
-
- private:
-  void* base_ = nullptr;
-  std::size_t size_ = 0;
-  std::size_t guard_ = 0;
-};
-
-__attribute__((noinline)) pid_t clone_child(detail::ChildPlan& plan, bool want_pidfd, int* pidfd) {
-  *pidfd = -1;
-  if (sys::clone_fault() != 0) return -1;
-  const ChildStack stack;
-  if (!stack.ok()) return -1;  // errno from mmap/mprotect, reported as the clone stage
-  for (;;) {
-    // Where pidfd_open is refused, a pidfd from clone would be the only one the
-    // handle has; treat both as one feature (a 5.2 kernel loses nothing it needs).
-    const bool with_pidfd = want_pidfd && g_clone_pidfd_supported.load(std::memory_order_relaxed);
-    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
-    if (with_pidfd) flags |= CLONE_PIDFD;
-    *pidfd = -1;
-    const pid_t pid = ::clone(detail::child_main, stack.top(), flags, &plan, pidfd);
-    if (pid < 0 && errno == EINVAL && with_pidfd) {
-      g_clone_pidfd_supported.store(false, std::memory_order_relaxed);
-      continue;
-    }
-    return pid;
-  }
-}
-#endif
-
 /// Blocks every signal of this thread, 1 to 64 - libc's own 32 and 33 too,
 /// which sigfillset() + pthread_sigmask() silently leave open (glibc's
 /// __libc_signal_block_all does the same raw call). A handler running in the
@@ -267,6 +168,8 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   const std::string& program = argv[0];
 
   std::vector<char*> argv_c = c_array(argv);
+  // Containment last among the refusals: it may make a cgroup leaf.
+  detail::PreparedContainment containment(options.containment(), program);
   std::vector<detail::ExecCandidate> paths_c;
   paths_c.reserve(candidates.size());
   for (const Candidate& c : candidates) paths_c.push_back({c.path.c_str(), c.relative_to_cwd});
@@ -274,7 +177,7 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   // 2. Descriptors, each owned, each close-on-exec (stdio_fds.cpp).
   detail::StdioFds stdio = detail::open_stdio(options, program);
   detail::Pipe report;  // TSan build only: its child is a real fork, sharing no memory
-  if (kReportThroughPipe) report = detail::make_pipe(program);
+  if (detail::kChildReportsThroughPipe) report = detail::make_pipe(program);
 
   const detail::KernelFeatures features = detail::kernel_features();
   detail::ChildPlan plan{};
@@ -287,10 +190,12 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   plan.keep_fds = options.keep_fds().data();
   plan.keep_count = options.keep_fds().size();
   plan.report_fd = report.write_end ? report.write_end.get() : -1;
-  plan.new_process_group = options.new_process_group();
+  // setsid makes the child a group leader itself (and fails on one).
+  plan.new_process_group = options.new_process_group() && !options.containment().setsid();
   plan.reset_ignored_signals = options.reset_ignored_signals();
   plan.use_close_range = features.close_range_cloexec;
   plan.fd_limit = descriptor_limit();  // one getrlimit: cheap, and close_range may still fail
+  plan.containment = containment.child_plan();
   plan.report = detail::ChildReport{0, 0, 0};
 
   // 3. Block every signal around clone(): a handler must not run in the child
@@ -298,12 +203,14 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   int pidfd = -1;
   pid_t pid = -1;
   int clone_errno = 0;
+  SpawnStage clone_stage = SpawnStage::clone;
   {
     const AllSignalsBlocked blocked;
-    pid = clone_child(plan, features.pidfd_open, &pidfd);
+    pid = detail::clone_child(plan, features.pidfd_open, containment.cgroup_dir_fd(), &pidfd,
+                              &clone_stage);
     clone_errno = errno;
   }
-  if (pid < 0) throw_spawn(SpawnStage::clone, clone_errno, program);
+  if (pid < 0) throw_spawn(clone_stage, clone_errno, program);
   UniqueFd pidfd_owner(pidfd);
 
   // The child has exec'd or exited (CLONE_VFORK): its ends are ours to close.
@@ -313,7 +220,7 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   // 4. The child's report: written into the plan before it exited (shared
   //    memory), or, in the TSan build, sent over the pipe (EOF: exec'd).
   detail::ChildReport r = plan.report;
-  if (kReportThroughPipe) {
+  if (detail::kChildReportsThroughPipe) {
     ssize_t got = 0;
     for (;;) {
       got = sys::read(report.read_end.get(), &r, sizeof r);
@@ -349,7 +256,8 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   state->stdin_fd = stdio.parent[0].release();
   state->stdout_fd = stdio.parent[1].release();
   state->stderr_fd = stdio.parent[2].release();
-  state->own_group = options.new_process_group();
+  state->own_group = options.new_process_group() || options.containment().setsid();
+  state->leaf = containment.take_leaf();
   state->destroy_wait = options.destroy_wait();
   Process p = detail::ProcessAccess::make(std::move(state));
   return p;

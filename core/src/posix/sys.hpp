@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,6 +67,13 @@ inline ssize_t write(int fd, const void* buf, size_t n) noexcept {
 inline int waitid(idtype_t type, id_t id, siginfo_t* info, int options) noexcept {
   SAFEEXEC_SEAM(waitid);
   return ::waitid(type, id, info, options);
+}
+
+/// waitid(2) as the kernel has it, with the rusage libc's wrapper drops.
+inline int waitid_rusage(idtype_t type, id_t id, siginfo_t* info, int options,
+                         struct rusage* usage) noexcept {
+  SAFEEXEC_SEAM(waitid);
+  return static_cast<int>(::syscall(SYS_waitid, type, id, info, options, usage));
 }
 
 inline int pidfd_open(pid_t pid) noexcept {

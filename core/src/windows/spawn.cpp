@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "containment.hpp"
 #include "env_block.hpp"
 #include "lookup.hpp"
 #include "process_access.hpp"
@@ -84,6 +85,7 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   if (!options.keep_fds().empty()) {
     throw InvalidArgument("keep_fd() is not supported on Windows (handles are not fds)");
   }
+  detail::win::refuse_unmappable(options.containment());
   // inherit_env(): the parent's entries it keeps (names case-insensitively,
   // env.cpp); drive entries ("=C:=C:\\dir") only when everything is inherited.
   std::vector<std::string> parent_env;

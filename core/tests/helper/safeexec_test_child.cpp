@@ -28,9 +28,19 @@
 //   interleave N              write "o<i>\n" to stdout then "e<i>\n" to stderr, i = 0..N-1
 //                             (one write each: a merged stream shows the order kept)
 //   echo-err                  copy stdin to stderr until EOF
+//   contain-info              what containment set (issue 19), one key=value a line:
+//                             cgroup (the 0:: path), umask (octal), nofile (soft:hard),
+//                             nnp, pdeathsig, uid, gid, groups (comma list), sid, pgid, pid
+//   spin MS                   burn MS ms of CPU time (its own, not the clock's), exit 0
+//   zoo-escape LMS DMS PIDFILE  a daemon escaping the way daemons do: fork, setsid,
+//                             fork again; the grandchild writes its pid to PIDFILE,
+//                             puts /dev/null on 0/1/2 and lives DMS ms; the leader
+//                             sleeps LMS ms, exit 0
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <sys/ptrace.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -208,6 +218,83 @@ int usage() {
 //   zoo-huge-both N           write N pattern bytes to stdout and N to stderr,
 //                             alternating 64 KiB chunks, exit 0
 
+// ---- containment modes (issue 19) -----------------------------------------
+int containment_main(int argc, char** argv) {
+  const std::string mode = argv[1];
+  const auto num = [&](int i) -> long { return i < argc ? std::strtol(argv[i], nullptr, 10) : -1; };
+  if (mode == "contain-info") {
+    std::string out;
+    if (FILE* f = std::fopen(proc_path("/self/cgroup").c_str(), "re")) {
+      char line[4096];
+      while (std::fgets(line, sizeof line, f) != nullptr) {
+        if (std::strncmp(line, "0::", 3) == 0) out += std::string("cgroup=") + (line + 3);
+      }
+      std::fclose(f);
+    }
+    const mode_t mask = umask(0);
+    char octal[16];
+    std::snprintf(octal, sizeof octal, "%o", static_cast<unsigned>(mask));
+    out += std::string("umask=") + octal + "\n";
+    rlimit nofile{};
+    (void)getrlimit(RLIMIT_NOFILE, &nofile);
+    out +=
+        "nofile=" + std::to_string(nofile.rlim_cur) + ":" + std::to_string(nofile.rlim_max) + "\n";
+    out += "nnp=" + std::to_string(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)) + "\n";
+    int pdeath = -1;
+    (void)prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0);
+    out += "pdeathsig=" + std::to_string(pdeath) + "\n";
+    out += "uid=" + std::to_string(getuid()) + "\n";
+    out += "gid=" + std::to_string(getgid()) + "\n";
+    gid_t groups[256];
+    const int n = getgroups(256, groups);
+    out += "groups=";
+    for (int i = 0; i < n; ++i) out += (i > 0 ? "," : "") + std::to_string(groups[i]);
+    out += "\n";
+    out += "sid=" + std::to_string(getsid(0)) + "\n";
+    out += "pgid=" + std::to_string(getpgid(0)) + "\n";
+    out += "pid=" + std::to_string(getpid()) + "\n";
+    return write_str(out) ? 0 : 4;
+  }
+  if (mode == "spin") {
+    timespec start{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &start);
+    volatile unsigned long sink = 0;
+    for (;;) {
+      for (int i = 0; i < 100000; ++i) sink = sink + static_cast<unsigned long>(i);
+      timespec now{};
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+      const long elapsed =
+          (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+      if (elapsed >= num(2)) return 0;
+    }
+  }
+  if (mode == "zoo-escape") {
+    if (argc < 5) return usage();
+    const pid_t first = fork();
+    if (first < 0) return 5;
+    if (first == 0) {
+      if (setsid() < 0) _exit(6);
+      const pid_t second = fork();
+      if (second != 0) _exit(second < 0 ? 5 : 0);
+      const int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+      for (int fd = 0; fd < 3; ++fd) (void)dup2(devnull, fd);
+      const std::string me = std::to_string(getpid()) + "\n";
+      const std::string tmp = std::string(argv[4]) + ".tmp";
+      const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        (void)write_all(fd, me.data(), me.size());
+        close(fd);
+        (void)rename(tmp.c_str(), argv[4]);  // the test sees the whole pid or nothing
+      }
+      sleep_ms(num(3));
+      _exit(0);
+    }
+    sleep_ms(num(2));
+    return 0;
+  }
+  return usage();
+}
+
 int zoo_main(int argc, char** argv) {
   const std::string mode = argv[1];
   const auto num = [&](int i) -> long { return i < argc ? std::strtol(argv[i], nullptr, 10) : -1; };
@@ -281,6 +368,9 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage();
   const std::string mode = argv[1];
   const auto num = [&](int i) -> long { return i < argc ? std::strtol(argv[i], nullptr, 10) : -1; };
+  if (mode == "contain-info" || mode == "spin" || mode == "zoo-escape") {
+    return containment_main(argc, argv);  // issue 19, above
+  }
   if (mode.rfind("zoo-", 0) == 0) return zoo_main(argc, argv);  // issue 14 part 3, below
 
   if (mode == "echo") return echo();

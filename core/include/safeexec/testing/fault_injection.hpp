@@ -22,6 +22,8 @@ enum class Call {
   signal,         ///< pidfd_send_signal and kill() on a child or its group
   thread_create,  ///< starting a worker thread of the pool
   environ_read,   ///< a read of environ (counted only: a fault there is ignored)
+  cgroup_kill,    ///< the write to a leaf's cgroup.kill (as on a kernel before 5.14)
+  clone3,         ///< clone3 with CLONE_INTO_CGROUP (as on a kernel before 5.7)
   count_          ///< not a call
 };
 
