@@ -41,6 +41,9 @@ BASE_US = {
     "safeexec/stream_rss/mib:1024/iterations:1/repeats:2/real_time": 3_000_000,
     "safeexec/redirect_file/mib:64/real_time": 50_000,
     "baseline/posix_spawn_redirect/mib:64/real_time": 49_500,
+    # Issue 19: P9 (execute in a fresh cgroup leaf / without).
+    "safeexec/execute_cgroup/leaf:0/real_time": 600,
+    "safeexec/execute_cgroup/leaf:1/real_time": 780,
 }
 
 

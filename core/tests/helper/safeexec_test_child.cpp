@@ -39,8 +39,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
-#include <sys/ptrace.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
