@@ -11,10 +11,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "leak_check.hpp"
@@ -132,54 +130,5 @@ TEST_F(EnvSnapshot, EachSpawnReadsEnvironOnce) {
   EXPECT_EQ(call_count(Call::environ_read), 1U) << "execute()";
 }
 #endif
-
-// A host thread calls setenv() (new names: glibc grows environ by realloc,
-// freeing the old array) while this thread spawns. The old code walked
-// environ three times per spawn and crashed in about one run in three; with
-// one short snapshot the window it added is gone. Run in a forked copy, so
-// that a crash is a failed test, not a dead test binary. Bounded in count
-// and time. What remains (the snapshot itself racing a realloc) is glibc's
-// own: see env.hpp.
-TEST_F(EnvSnapshot, ConcurrentSetenvDoesNotCrashASpawn) {
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    constexpr unsigned kChurn = 40;
-    std::atomic<bool> stop{false};
-    std::thread churn([&] {
-      unsigned i = 0;
-      while (!stop.load(std::memory_order_relaxed)) {
-        // New names grow environ (realloc moves and frees it); values of
-        // every size up to 1 KiB make the allocator hand a freed array out
-        // again as a string at once, so a pass still walking it reads text
-        // as pointers.
-        const std::string name = "SAFEEXEC_T_CHURN_" + std::to_string(i % kChurn);
-        if (i % (2 * kChurn) < kChurn) {
-          ::setenv(name.c_str(), std::string((i * 37U) % 1024U, 'x').c_str(), 1);
-        } else {
-          ::unsetenv(name.c_str());
-        }
-        ++i;
-      }
-    });
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(4);
-    int bad = 0;
-    for (int n = 0; n < 3000 && std::chrono::steady_clock::now() < end; ++n) {
-      try {
-        safeexec::Process p = safeexec::create_process({safeexec_test::child_path(), "exit", "0"});
-        if (!p.wait().success()) ++bad;
-      } catch (const safeexec::Error&) {
-        ++bad;  // a spawn may fail on a torn entry; it must not crash
-      }
-    }
-    stop = true;
-    churn.join();
-    ::_exit(bad == 0 ? 0 : 3);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  EXPECT_FALSE(WIFSIGNALED(status)) << "the spawning copy died of signal " << WTERMSIG(status);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
-}
 
 }  // namespace
