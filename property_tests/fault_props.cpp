@@ -97,6 +97,12 @@ const char* call_name(Call c) {
       return "signal";
     case Call::thread_create:
       return "thread_create";
+    case Call::environ_read:
+      return "environ_read";
+    case Call::cgroup_kill:
+      return "cgroup_kill";
+    case Call::clone3:
+      return "clone3";
     case Call::count_:
       break;
   }

@@ -225,8 +225,12 @@ std::string redacted_tail_excerpt(std::string_view tail, std::size_t seen, std::
   // before them: unless the tail holds those too (or the stream's start),
   // part of a secret could show unmasked.
   if (from < tail_margin(secrets, input) && seen > tail.size()) {
-    return "[" + std::to_string(seen) +
-           " bytes not captured; no excerpt: a secret or the input is longer than the tail kept]";
+    // Appended, not "[" + std::string&&: g++ 12 -O3 warns falsely (-Wrestrict,
+    // GCC bug 105329) on that form, and a consumer's Release build shows it.
+    std::string text = "[";
+    text += std::to_string(seen);
+    text += " bytes not captured; no excerpt: a secret or the input is longer than the tail kept]";
+    return text;
   }
   std::vector<Range> ranges = masks_in(tail, tail.size(), secrets, input);
   // The ranges as seen from `from`: one that began before it starts there.

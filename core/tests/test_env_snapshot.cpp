@@ -7,7 +7,6 @@
 // a host thread calling setenv() concurrently cannot pull the arrays out from
 // under the later passes.
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
