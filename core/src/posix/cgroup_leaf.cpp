@@ -231,7 +231,9 @@ std::unique_ptr<CgroupLeaf> CgroupLeaf::create(const CgroupOptions& options,
     // A leaf a crashed process of the same pid left behind is never reused.
     const std::string name = "safeexec-" + std::to_string(::getpid()) + "-" +
                              std::to_string(g_leaf_counter.fetch_add(1, std::memory_order_relaxed));
-    const std::string path = parent + "/" + name;
+    std::string path = parent;
+    path += '/';
+    path += name;
     if (::mkdir(path.c_str(), 0755) == 0) {
       leaf->path_ = path;
       break;

@@ -156,12 +156,12 @@ int clone3_fault() noexcept {
 /// here (ENOSYS: pre-5.3 or a seccomp filter; E2BIG/EINVAL: pre-5.7), so
 /// the caller falls back to clone + cgroup.procs.
 pid_t clone3_into_cgroup(ChildPlan& plan, const ChildStack& stack, bool want_pidfd,
-                         int cgroup_dir_fd, int* pidfd) noexcept {
+                         int cgroup_dir_fd, int& pidfd) noexcept {
   CloneArgs args{};
   args.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP;
   if (want_pidfd) {
     args.flags |= CLONE_PIDFD;
-    args.pidfd = reinterpret_cast<std::uint64_t>(pidfd);  // NOLINT(performance-no-int-to-ptr)
+    args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);  // the kernel writes it there
   }
   args.exit_signal = SIGCHLD;
   args.stack = reinterpret_cast<std::uint64_t>(stack.usable_low());
@@ -191,7 +191,7 @@ __attribute__((noinline)) pid_t clone_child(ChildPlan& plan, bool want_pidfd, in
       g_clone3_cgroup_supported.load(std::memory_order_relaxed)) {
     // Pidfds on clone3 came with it (5.3); the handle copes without one.
     const bool with_pidfd = want_pidfd && g_clone_pidfd_supported.load(std::memory_order_relaxed);
-    const pid_t pid = clone3_into_cgroup(plan, stack, with_pidfd, cgroup_dir_fd, pidfd);
+    const pid_t pid = clone3_into_cgroup(plan, stack, with_pidfd, cgroup_dir_fd, *pidfd);
     if (pid != -2) {
       if (pid < 0) *stage = SpawnStage::cgroup;  // the kernel refused the placement
       return pid;
