@@ -16,6 +16,7 @@
 #include <thread>
 #include <utility>
 
+#include "background_reaper.hpp"
 #include "child_ref.hpp"
 #include "io_util.hpp"
 #include "log_internal.hpp"
@@ -30,6 +31,8 @@
 namespace safeexec {
 using detail::ProcessState;
 using detail::ReapResult;
+using detail::reap_quietly;
+using detail::why_unreaped;
 
 Deadline saturating_deadline(Deadline start, Clock::duration d) noexcept {
   if (d > Clock::duration::zero() && start > Deadline::max() - d) return Deadline::max();
@@ -100,13 +103,6 @@ std::optional<ExitStatus> settled_status(const ProcessState& s) {
   return std::nullopt;
 }
 
-/// Why the child could not be reaped: what held it, from /proc - asked
-/// only when its pidfd says it exited, or when it has no pidfd to say so.
-std::string why_unreaped(const ProcessState& s, bool held) noexcept {
-  if (!held && s.child.pidfd() >= 0) return {};
-  return detail::describe_unreapable(s.child.pid(), held);
-}
-
 /// Reaps the child by `deadline` (nullopt: however long it takes; a past
 /// deadline: one look); nullopt when it is still running - or has exited
 /// but is held (s.unreapable then says by whom) - at the end.
@@ -123,59 +119,6 @@ std::optional<ExitStatus> reap_by(ProcessState& s, std::optional<Deadline> deadl
   // holds); polling a running child reads nothing more.
   s.unreapable = w.held ? why_unreaped(s, true) : std::string();
   return std::nullopt;
-}
-
-/// Reaps a child we expect to be dead or dying, never throwing; used by the
-/// destructor. Returns false when it could not be reaped by `deadline`
-/// (s.unreapable says why when it had exited).
-bool reap_quietly(ProcessState& s, Deadline deadline) noexcept {
-  for (;;) {
-    detail::ReapWait w;
-    if (s.child.reap_within(deadline, Clock::duration::max(), &w, s.reap_usage()) != 0) {
-      // An unexpected waitid failure (only the fault seam makes one): wait
-      // once more after a pause rather than spin.
-      if (Clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      continue;
-    }
-    if (w.result == ReapResult::running) {
-      s.unreapable = why_unreaped(s, w.held);
-      return false;
-    }
-    s.status = (w.result == ReapResult::lost) ? ExitStatus::lost() : w.status;
-    if (w.result == ReapResult::lost) {
-      s.lost_pid = s.child.pid();
-      detail::log(LogLevel::warning, "safeexec: child " + std::to_string(s.child.pid()) +
-                                         " was reaped by someone else; its status is lost");
-    }
-    s.child.clear();
-    return true;
-  }
-}
-
-/// A child that outlived its handle's bounded destroy: reap it on a thread
-/// of its own whenever it exits (or its tracer lets go of it), so it never
-/// stays a zombie. `why`: what held it, when it had exited.
-void hand_to_background_reaper(detail::ChildRef child, const std::string& why) noexcept {
-  const pid_t pid = child.pid();
-  detail::log(LogLevel::warning,
-              why.empty() ? "safeexec: child " + std::to_string(pid) +
-                                " did not die within destroy_wait after SIGKILL (it may run as "
-                                "another user); a background thread will reap it when it exits"
-                          : "safeexec: child " + std::to_string(pid) + " was killed and " + why +
-                                "; a background thread will reap it when it can");
-  try {
-    std::thread([c = std::move(child)]() mutable {
-      ProcessState s;
-      s.child = std::move(c);
-      (void)reap_quietly(s, Deadline::max());
-    }).detach();
-  } catch (...) {
-    // No thread: the pidfd closes with `child`; the zombie is left for the
-    // host to reap. Nothing else can be done without blocking.
-    detail::log(LogLevel::error, "safeexec: cannot start a reaper thread for child " +
-                                     std::to_string(pid) + "; it will stay a zombie");
-  }
 }
 
 /// The process group of `pid`, as /proc/<pid>/stat says
@@ -248,7 +191,15 @@ void destroy(ProcessState& s) noexcept {
     if (s.own_group && !s.leaf) (void)signal_group_members(s.child.pid(), SIGKILL);
     (void)s.child.signal(SIGKILL);
     if (!reap_quietly(s, deadline_after(s.destroy_wait))) {
-      hand_to_background_reaper(std::move(s.child), s.unreapable);
+      const std::string pid = std::to_string(s.child.pid());
+      detail::reap_in_background(
+          std::move(s.child), LogLevel::warning,
+          s.unreapable.empty()
+              ? "safeexec: child " + pid +
+                    " did not die within destroy_wait after SIGKILL (it may run as another "
+                    "user); a background thread will reap it when it exits"
+              : "safeexec: child " + pid + " was killed and " + s.unreapable +
+                    "; a background thread will reap it when it can");
     }
   }
   s.child.clear();
@@ -329,34 +280,52 @@ void Process::close_stdin() noexcept {
 }
 
 std::optional<ExitStatus> Process::try_wait() {
-  if (!state_) return ExitStatus();
+  if (!state_) {
+    refuse_if_detached("try_wait");
+    return ExitStatus();
+  }
   return reap_by(*state_, Deadline::min());
 }
 
 ExitStatus Process::wait() {
-  if (!state_) return ExitStatus();
+  if (!state_) {
+    refuse_if_detached("wait");
+    return ExitStatus();
+  }
   for (;;) {
     if (auto st = reap_by(*state_, std::nullopt)) return *st;
   }
 }
 
 std::optional<ExitStatus> Process::wait_until(Deadline deadline) {
-  if (!state_) return ExitStatus();
+  if (!state_) {
+    refuse_if_detached("wait_until");
+    return ExitStatus();
+  }
   return reap_by(*state_, deadline);
 }
 
 KillOutcome Process::send_signal(int signal) {
-  if (!state_) return KillOutcome::gone;
+  if (!state_) {
+    refuse_if_detached("send_signal");
+    return KillOutcome::gone;
+  }
   return signal_checked(*state_, signal, false);
 }
 
 KillOutcome Process::signal_group(int signal) {
-  if (!state_) return KillOutcome::gone;
+  if (!state_) {
+    refuse_if_detached("signal_group");
+    return KillOutcome::gone;
+  }
   return signal_checked(*state_, signal, has_tree(*state_));
 }
 
 ExitStatus Process::terminate(std::chrono::milliseconds grace) {
-  if (!state_) return ExitStatus();
+  if (!state_) {
+    refuse_if_detached("terminate");
+    return ExitStatus();
+  }
   int kill_errno = 0;
   if (auto st = terminate_impl(*state_, grace, &kill_errno)) return *st;
   // Not reaped in time: it could not be signalled, or it died and a
