@@ -211,7 +211,7 @@ TEST_F(Cancel, CancelAfterCommunicateFinishedChangesNothing) {
 // leave no child; the fixture checks the descriptors at the end. A child
 // that would not end by itself must always come back as CancelledError, well
 // before its 5 s timeout: so a cancel the pump ignores, or one that leaves
-// the child to the destructor, fails here.
+// the child to the destructor, fails here (mutants R06 and R07).
 TEST_F(Cancel, RacingCompletionEndsWithTheResultOrCancelledErrorEveryTime) {
   std::mt19937 rng(20261206U);
   std::uniform_int_distribution<int> delay_us(0, 15000);
@@ -229,7 +229,13 @@ TEST_F(Cancel, RacingCompletionEndsWithTheResultOrCancelledErrorEveryTime) {
             safeexec::create_process(child_cmd({"zoo-write-sleep", "3", child_ms}),
                                      safeexec::SpawnOptions{}.stdout_pipe().new_process_group(true));
         const CancelLater later([&p] { p.cancel(); }, cancel_after);
-        out = p.communicate({}, safeexec::deadline_after(5s)).out;
+        try {
+          out = p.communicate({}, safeexec::deadline_after(5s)).out;
+        } catch (const safeexec::CancelledError&) {
+          // Stopped and reaped by communicate() itself, not by the destructor.
+          EXPECT_FALSE(p.status().running()) << "round " << round;
+          throw;
+        }
       } else {
         safeexec::CancelSource stop;
         const CancelLater later(stop, cancel_after);
