@@ -145,10 +145,10 @@ ExecuteResult execute_submitted(Clock::time_point submitted, std::vector<std::st
 
   // The deadline counts from the submission (execute_async(): the time
   // queued is part of the timeout), so a run queued past it never starts.
-  const std::optional<Deadline> deadline =
-      options.timeout() ? std::optional<Deadline>(
-                              saturating_deadline(submitted, clamp_to_clock(*options.timeout())))
-                        : std::nullopt;
+  const std::optional<Deadline> deadline = options.timeout()
+                                               ? std::optional<Deadline>(saturating_deadline(
+                                                     submitted, clamp_to_clock(*options.timeout())))
+                                               : std::nullopt;
   refuse_before_start(options, deadline, submitted, start, cmd);
 
   // The caller's bytes or a source for stdin (a routed stdin cannot take them).

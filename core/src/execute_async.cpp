@@ -62,10 +62,10 @@ class AsyncRun final : public detail::Expirable {
   void expire() noexcept override {
     if (claimed_.exchange(true)) return;
     try {
-      TimeoutError e("command timed out after " + std::to_string(options_.timeout()->count()) +
-                         " ms while queued and was never started: " +
-                         describe_argv(argv_, options_.secrets()),
-                     *options_.timeout());
+      TimeoutError e(
+          "command timed out after " + std::to_string(options_.timeout()->count()) +
+              " ms while queued and was never started: " + describe_argv(argv_, options_.secrets()),
+          *options_.timeout());
       detail::log(LogLevel::error, e.what());
       promise_.set_exception(std::make_exception_ptr(std::move(e)));
     } catch (...) {

@@ -51,8 +51,8 @@ TEST_F(Argv0, PathSearchLooksForTheProgramNotForArgv0) {
 
 TEST_F(Argv0, ANulByteIsRefusedBeforeAnythingStarts) {
   try {
-    (void)safeexec::create_process(child_cmd({"argv0"}),
-                                   safeexec::SpawnOptions{}.stdout_pipe().argv0(std::string("a\0b", 3)));
+    (void)safeexec::create_process(
+        child_cmd({"argv0"}), safeexec::SpawnOptions{}.stdout_pipe().argv0(std::string("a\0b", 3)));
     ADD_FAILURE() << "accepted";
   } catch (const safeexec::InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("argv0 holds a NUL byte"), std::string::npos) << e.what();

@@ -33,8 +33,8 @@ TEST_F(AsyncQueue, AQueuedRunFailsByItsTimeoutCountedFromTheCall) {
   }
   std::this_thread::sleep_for(200ms);  // they have started
   const auto submitted = Clock::now();
-  auto queued = safeexec::execute_async(child_cmd({"exit", "0"}),
-                                        safeexec::ExecuteOptions{}.timeout(300ms).kill_grace(100ms));
+  auto queued = safeexec::execute_async(
+      child_cmd({"exit", "0"}), safeexec::ExecuteOptions{}.timeout(300ms).kill_grace(100ms));
   // The bound the header promises, measured from the call, not from when a
   // worker is free (that would be ~4 s).
   ASSERT_EQ(queued.wait_until(submitted + 300ms + 100ms + kSlack), std::future_status::ready);
@@ -87,8 +87,8 @@ TEST_F(AsyncQueue, OnTheCallersExecutorTooTheQueueCountsAgainstTheTimeout) {
 }
 
 TEST_F(AsyncQueue, ATaskDroppedUnrunBreaksTheFutureAndAnEmptyExecutorIsRefused) {
-  auto f = safeexec::execute_async(child_cmd({"exit", "0"}), bounded(),
-                                   [](std::function<void()>) {});
+  auto f =
+      safeexec::execute_async(child_cmd({"exit", "0"}), bounded(), [](std::function<void()>) {});
   ASSERT_EQ(f.wait_for(0s), std::future_status::ready);
   try {
     (void)f.get();
@@ -96,9 +96,9 @@ TEST_F(AsyncQueue, ATaskDroppedUnrunBreaksTheFutureAndAnEmptyExecutorIsRefused) 
   } catch (const std::future_error& e) {
     EXPECT_EQ(e.code(), std::future_errc::broken_promise);
   }
-  EXPECT_THROW((void)safeexec::execute_async(child_cmd({"exit", "0"}), bounded(),
-                                             safeexec::Executor{}),
-               safeexec::InvalidArgument);
+  EXPECT_THROW(
+      (void)safeexec::execute_async(child_cmd({"exit", "0"}), bounded(), safeexec::Executor{}),
+      safeexec::InvalidArgument);
 }
 
 }  // namespace

@@ -101,11 +101,12 @@ TEST_F(Cancel, ACancelAlsoStopsTheWaitAfterThePipesClosed) {
   const auto start = Clock::now();
   const CancelLater later(stop, 200ms);
   EXPECT_THROW((void)safeexec::execute(child_cmd({"sleep", "20000"}),
-                                       bounded().cancel(stop.token()).spawn(
-                                           safeexec::SpawnOptions{}
-                                               .stdin_mode(safeexec::Stdio::null)
-                                               .stdout_mode(safeexec::Stdio::null)
-                                               .stderr_mode(safeexec::Stdio::null))),
+                                       bounded()
+                                           .cancel(stop.token())
+                                           .spawn(safeexec::SpawnOptions{}
+                                                      .stdin_mode(safeexec::Stdio::null)
+                                                      .stdout_mode(safeexec::Stdio::null)
+                                                      .stderr_mode(safeexec::Stdio::null))),
                safeexec::CancelledError);
   EXPECT_LT(Clock::now() - start, 200ms + kSlack);
 }
@@ -145,8 +146,8 @@ TEST_F(Cancel, OneSourceStopsManyRunsAtOnce) {
   std::vector<std::future<safeexec::ExecuteResult>> runs;
   const auto start = Clock::now();
   for (int i = 0; i < 3; ++i) {
-    runs.push_back(safeexec::execute_async(child_cmd({"sleep", "20000"}),
-                                           bounded().cancel(stop.token())));
+    runs.push_back(
+        safeexec::execute_async(child_cmd({"sleep", "20000"}), bounded().cancel(stop.token())));
   }
   std::this_thread::sleep_for(300ms);
   stop.cancel();
@@ -198,7 +199,8 @@ TEST_F(Cancel, CancelBeforeCommunicateStopsItAtOnce) {
 TEST_F(Cancel, CancelAfterCommunicateFinishedChangesNothing) {
   safeexec::Process p = safeexec::create_process(child_cmd({"zoo-write-sleep", "3", "0"}),
                                                  safeexec::SpawnOptions{}.stdout_pipe());
-  const safeexec::Output o = p.communicate({}, safeexec::deadline_after(safeexec_test::kCommandLimit));
+  const safeexec::Output o =
+      p.communicate({}, safeexec::deadline_after(safeexec_test::kCommandLimit));
   p.cancel();
   p.cancel();
   EXPECT_EQ(o.out, helper_pattern(3));
@@ -225,9 +227,9 @@ TEST_F(Cancel, RacingCompletionEndsWithTheResultOrCancelledErrorEveryTime) {
     try {
       std::string out;
       if (through_communicate) {
-        safeexec::Process p =
-            safeexec::create_process(child_cmd({"zoo-write-sleep", "3", child_ms}),
-                                     safeexec::SpawnOptions{}.stdout_pipe().new_process_group(true));
+        safeexec::Process p = safeexec::create_process(
+            child_cmd({"zoo-write-sleep", "3", child_ms}),
+            safeexec::SpawnOptions{}.stdout_pipe().new_process_group(true));
         const CancelLater later([&p] { p.cancel(); }, cancel_after);
         try {
           out = p.communicate({}, safeexec::deadline_after(5s)).out;
@@ -239,9 +241,9 @@ TEST_F(Cancel, RacingCompletionEndsWithTheResultOrCancelledErrorEveryTime) {
       } else {
         safeexec::CancelSource stop;
         const CancelLater later(stop, cancel_after);
-        out = safeexec::execute(child_cmd({"zoo-write-sleep", "3", child_ms}),
-                                safeexec::ExecuteOptions{}.timeout(5s).kill_grace(100ms).cancel(
-                                    stop.token()))
+        out = safeexec::execute(
+                  child_cmd({"zoo-write-sleep", "3", child_ms}),
+                  safeexec::ExecuteOptions{}.timeout(5s).kill_grace(100ms).cancel(stop.token()))
                   .out;
       }
       ASSERT_FALSE(endless) << "round " << round << ": an endless child completed";

@@ -44,10 +44,10 @@ TEST_F(WinLifecycle, ExecuteCancelledFromAnotherThreadReturnsPromptly) {
   const auto start = Clock::now();
   {
     const Later later([stop]() mutable { stop.cancel(); }, 300ms);
-    EXPECT_THROW((void)safeexec::execute(child_cmd({"sleep", "60000"}),
-                                         safeexec::ExecuteOptions{}.timeout(60s).cancel(
-                                             stop.token())),
-                 safeexec::CancelledError);
+    EXPECT_THROW(
+        (void)safeexec::execute(child_cmd({"sleep", "60000"}),
+                                safeexec::ExecuteOptions{}.timeout(60s).cancel(stop.token())),
+        safeexec::CancelledError);
   }
   EXPECT_LT(Clock::now() - start, kWineSlack);
   stop.cancel();  // idempotent; and a cancelled token starts nothing
@@ -105,8 +105,8 @@ TEST_F(WinLifecycle, TheChildReadsArgv0AndTheProgramRunIsArgvZero) {
   // The helper ran (it wrote this): the program was resolved from argv[0].
   const std::string exe = std::filesystem::path(safeexec_test::helper()).filename().string();
   EXPECT_NE(seen[1].find(exe), std::string::npos) << seen[1];
-  EXPECT_THROW((void)safeexec::create_process(child_cmd({"argv0"}), safeexec::SpawnOptions{}.argv0(
-                                                                        std::string("a\0b", 3))),
+  EXPECT_THROW((void)safeexec::create_process(
+                   child_cmd({"argv0"}), safeexec::SpawnOptions{}.argv0(std::string("a\0b", 3))),
                safeexec::InvalidArgument);
 }
 

@@ -30,8 +30,8 @@
 
 namespace safeexec {
 using detail::ProcessState;
-using detail::ReapResult;
 using detail::reap_quietly;
+using detail::ReapResult;
 using detail::why_unreaped;
 
 Deadline saturating_deadline(Deadline start, Clock::duration d) noexcept {

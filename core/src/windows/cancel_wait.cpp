@@ -46,7 +46,8 @@ ExitWait ProcessAccess::await_exit_or_cancel(Process& p, std::optional<Deadline>
       ms = static_cast<DWORD>(std::min<long long>(left.count(), 0x7FFFFFFE));
     }
     const DWORD r = ::WaitForMultipleObjects(2, waits.data(), FALSE, ms);
-    if (r == WAIT_OBJECT_0 + 1) return s.cancel->cancelled() ? ExitWait::cancelled : ExitWait::exited;
+    if (r == WAIT_OBJECT_0 + 1)
+      return s.cancel->cancelled() ? ExitWait::cancelled : ExitWait::exited;
     if (r == WAIT_FAILED) throw IoError("wait on the child's exit failed", int(::GetLastError()));
   }
 }

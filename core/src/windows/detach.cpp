@@ -22,8 +22,8 @@ pid_t Process::detach() {
   if (s.job != nullptr) {
     HANDLE job = static_cast<HANDLE>(s.job);
     JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits{};
-    if (!::QueryInformationJobObject(job, JobObjectExtendedLimitInformation, &limits,
-                                     sizeof limits, nullptr)) {
+    if (!::QueryInformationJobObject(job, JobObjectExtendedLimitInformation, &limits, sizeof limits,
+                                     nullptr)) {
       throw IoError("detach: cannot read the job's limits", int(::GetLastError()));
     }
     limits.BasicLimitInformation.LimitFlags &= ~DWORD{JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE};

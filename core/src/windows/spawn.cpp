@@ -120,8 +120,8 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   }
   // SpawnOptions::argv0(): the first token the child reads; the program
   // run is still resolved from argv[0] below.
-  std::wstring command_line = win::widen(win::make_command_line(with_argv0(argv, options)),
-                                         "command line");
+  std::wstring command_line =
+      win::widen(win::make_command_line(with_argv0(argv, options)), "command line");
   const std::wstring cwd = win::widen(options.cwd(), "working directory");
   const std::string& program = argv[0];
 
