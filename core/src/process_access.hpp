@@ -60,6 +60,12 @@ void destroy_state(ProcessState& s) noexcept;
 /// the unfinished call, and this is the error to throw, with `output`.
 CancelledError stop_cancelled(Process& p, const char* who, Output& output);
 
+/// The backend's part of Process::detach(): stop owning the child without
+/// killing it (POSIX: the background reaper takes it; Windows: the job
+/// stops killing on close) and close everything; returns its pid. Throws
+/// (and changes nothing) when the child cannot be given up.
+pid_t release_child(ProcessState& s);
+
 struct ProcessAccess {
   static Process make(std::unique_ptr<ProcessState> state);
   static ProcessState& state(Process& p) noexcept { return *p.state_; }

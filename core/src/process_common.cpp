@@ -29,6 +29,17 @@ Process& Process::operator=(Process&& other) noexcept {
   return *this;
 }
 
+pid_t Process::detach() {
+  if (!state_) {
+    refuse_if_detached("detach");
+    return -1;
+  }
+  const pid_t pid = detail::release_child(*state_);
+  state_.reset();
+  detached_ = true;
+  return pid;
+}
+
 void Process::refuse_if_detached(const char* method) const {
   if (detached_) {
     throw DetachedError(std::string("Process::") + method +

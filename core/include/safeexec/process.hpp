@@ -200,6 +200,7 @@ struct Output {
 
 /// A running (or finished) child. Move-only.
 ///
+/// A caller who wants the child to outlive the handle says so: detach().
 /// Destruction is bounded: destroying a handle whose child has not been
 /// reaped sends SIGKILL (to its process group too when it leads one), waits
 /// up to SpawnOptions::destroy_wait() for it to die, reaps it and closes every
@@ -312,7 +313,9 @@ class Process {
   /// stays cancelled: every later communicate() throws CancelledError at
   /// once (wait() and status() go on working). Safe to call from any
   /// thread at any time while the handle lives, idempotent, never blocks;
-  /// after the child was reaped it changes nothing but that.
+  /// after the child was reaped it changes nothing but that. (The pump
+  /// waits on an eventfd - Windows: an event - that the handle's first
+  /// communicate() makes and the handle closes.)
   void cancel() noexcept;
 
   /// Gives the child up on purpose: the handle stops owning it, and its

@@ -8,18 +8,14 @@
 
 #include "background_reaper.hpp"
 #include "log_internal.hpp"
+#include "process_access.hpp"
 #include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
 
-namespace safeexec {
+namespace safeexec::detail {
 
-pid_t Process::detach() {
-  if (!state_) {
-    refuse_if_detached("detach");
-    return -1;
-  }
-  detail::ProcessState& s = *state_;
+pid_t release_child(ProcessState& s) {
   // The leaf's destructor kills what is in it and removes it: a child in a
   // leaf cannot outlive the handle, so it is not given up half-way.
   if (s.leaf) {
@@ -30,14 +26,12 @@ pid_t Process::detach() {
   const pid_t pid = s.child.pid();
   s.close_pipes();
   if (s.child && s.status.running()) {
-    detail::reap_in_background(std::move(s.child), LogLevel::debug,
-                               "safeexec: child " + std::to_string(pid) +
-                                   " detached; a background thread reaps it when it exits");
+    reap_in_background(std::move(s.child), LogLevel::debug,
+                       "safeexec: child " + std::to_string(pid) +
+                           " detached; a background thread reaps it when it exits");
   }
   s.child.clear();
-  state_.reset();
-  detached_ = true;
   return pid;
 }
 
-}  // namespace safeexec
+}  // namespace safeexec::detail

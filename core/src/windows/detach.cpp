@@ -5,19 +5,15 @@
 // There is no zombie to reap on Windows.
 #include <windows.h>
 
+#include "process_access.hpp"
 #include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
 #include "win_util.hpp"
 
-namespace safeexec {
+namespace safeexec::detail {
 
-pid_t Process::detach() {
-  if (!state_) {
-    refuse_if_detached("detach");
-    return -1;
-  }
-  detail::ProcessState& s = *state_;
+pid_t release_child(ProcessState& s) {
   const pid_t pid = s.pid;
   if (s.job != nullptr) {
     HANDLE job = static_cast<HANDLE>(s.job);
@@ -38,9 +34,7 @@ pid_t Process::detach() {
   s.close_pipes();
   if (s.process != nullptr) ::CloseHandle(static_cast<HANDLE>(s.process));
   s.process = nullptr;
-  state_.reset();
-  detached_ = true;
   return pid;
 }
 
-}  // namespace safeexec
+}  // namespace safeexec::detail
