@@ -67,6 +67,11 @@ class AsyncRun final : public detail::Expirable {
               " ms while queued and was never started: " + describe_argv(argv_, options_.secrets()),
           *options_.timeout());
       detail::log(LogLevel::error, e.what());
+      // The queue still holds the run until a worker pops it (and finds it
+      // claimed): what it owns - a CancelToken's eventfd too - goes now.
+      // run() never touches them once the run is claimed.
+      options_ = ExecuteOptions();
+      argv_.clear();
       promise_.set_exception(std::make_exception_ptr(std::move(e)));
     } catch (...) {
       settle(std::nullopt, std::current_exception());

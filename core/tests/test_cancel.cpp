@@ -207,6 +207,16 @@ TEST_F(Cancel, CancelAfterCommunicateFinishedChangesNothing) {
   EXPECT_TRUE(p.wait().success());
 }
 
+TEST_F(Cancel, TheNextStepAfterACancelThrowsCancelledError) {
+  safeexec::Process p = safeexec::create_process(child_cmd({"sleep", "20000"}),
+                                                 safeexec::SpawnOptions{}.stdout_pipe());
+  const safeexec::StepResult first = safeexec::step(p, {});
+  EXPECT_FALSE(first.done);
+  p.cancel();
+  EXPECT_THROW((void)safeexec::step(p, {}), safeexec::CancelledError);
+  EXPECT_FALSE(p.status().running());
+}
+
 // The race the feature exists for: a cancel at a random moment against a
 // child that finishes by itself at a random moment (or never). Every round
 // must end - never a hang - with the normal result or CancelledError, and
