@@ -150,6 +150,12 @@ TimeoutError::TimeoutError(const std::string& what, std::chrono::milliseconds ti
       partial_stdout_(std::move(partial_stdout)),
       partial_stderr_(std::move(partial_stderr)) {}
 
+CancelledError::CancelledError(const std::string& what, std::string partial_stdout,
+                               std::string partial_stderr)
+    : Error(what),
+      partial_stdout_(std::move(partial_stdout)),
+      partial_stderr_(std::move(partial_stderr)) {}
+
 OutputLimitError::OutputLimitError(const std::string& what, std::string stream, std::size_t limit)
     : Error(what), stream_(std::move(stream)), limit_(limit) {}
 

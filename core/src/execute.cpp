@@ -3,10 +3,11 @@
 #include <chrono>
 #include <string>
 
+#include "execute_internal.hpp"
 #include "log_internal.hpp"
 #include "process_access.hpp"
 #include "process_state.hpp"
-#include "safeexec/blocking.hpp"
+#include "safeexec/cancel.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/execute.hpp"
 #include "safeexec/process.hpp"
@@ -63,6 +64,27 @@ SpawnOptions spawn_options_for(const ExecuteOptions& o, bool has_input) {
   return spawn;
 }
 
+/// A run whose token was cancelled, or whose deadline passed while it was
+/// queued (execute_async()), ends before anything is started.
+void refuse_before_start(const ExecuteOptions& o, const std::optional<Deadline>& deadline,
+                         Clock::time_point submitted, Clock::time_point start,
+                         const std::string& cmd) {
+  if (o.cancel().cancelled()) {
+    CancelledError e("command was cancelled before it started: " + cmd);
+    detail::log(LogLevel::error, e.what());
+    throw e;
+  }
+  if (deadline && start >= *deadline) {
+    const auto queued = std::chrono::duration_cast<std::chrono::milliseconds>(start - submitted);
+    TimeoutError e("command timed out after " + std::to_string(o.timeout()->count()) +
+                       " ms while queued (" + std::to_string(queued.count()) +
+                       " ms) and was never started: " + cmd,
+                   *o.timeout());
+    detail::log(LogLevel::error, e.what());
+    throw e;
+  }
+}
+
 /// Kills the child's group after a timeout or an overflow, bounded by
 /// kill_grace (plus the moment SIGKILL takes); describes how it ended.
 std::string stop_child(Process& child, const ExecuteOptions& o) {
@@ -105,7 +127,10 @@ std::string stream_excerpt(const StreamSink& sink, const std::string& captured,
 
 }  // namespace
 
-ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& options) {
+namespace detail {
+
+ExecuteResult execute_submitted(Clock::time_point submitted, std::vector<std::string> argv,
+                                const ExecuteOptions& options) {
   const Clock::time_point start = Clock::now();
   validate_times(options);
   detail::validate_streams(options.streams());
@@ -118,14 +143,19 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
   const std::string cmd = describe_argv(argv, options.secrets());
   if (detail::log_enabled(LogLevel::debug)) detail::log(LogLevel::debug, "running " + cmd);
 
+  // The deadline counts from the submission (execute_async(): the time
+  // queued is part of the timeout), so a run queued past it never starts.
+  const std::optional<Deadline> deadline = options.timeout()
+                                               ? std::optional<Deadline>(saturating_deadline(
+                                                     submitted, clamp_to_clock(*options.timeout())))
+                                               : std::nullopt;
+  refuse_before_start(options, deadline, submitted, start, cmd);
+
   // The caller's bytes or a source for stdin (a routed stdin cannot take them).
   const bool has_input = !options.process_input().empty() || bool(options.streams().in);
   Process child = create_process(std::move(argv), spawn_options_for(options, has_input));
-
-  const std::optional<Deadline> deadline =
-      options.timeout()
-          ? std::optional<Deadline>(saturating_deadline(start, clamp_to_clock(*options.timeout())))
-          : std::nullopt;
+  // The caller's token cancels this run (no token: nothing can, so no wake fd).
+  ProcessAccess::set_cancel(child, CancelAccess::state(options.cancel()));
   detail::PumpRequest req;
   req.deadline = deadline;
   req.max_output_bytes = options.max_output_bytes();
@@ -148,7 +178,15 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
     return e;
   };
 
+  const auto cancelled = [&](const std::string& how) {
+    CancelledError e("command was cancelled and " + how + ": " + cmd, std::move(output.out),
+                     std::move(output.err));
+    detail::log(LogLevel::error, e.what());
+    return e;
+  };
+
   if (pumped.end == detail::PumpEnd::deadline) throw timed_out(stop_child(child, options));
+  if (pumped.end == detail::PumpEnd::cancelled) throw cancelled(stop_child(child, options));
   if (pumped.end == detail::PumpEnd::output_limit) {
     OutputLimitError e("command wrote more than " + std::to_string(options.max_output_bytes()) +
                            " bytes on " + pumped.overflowed_stream + " and " +
@@ -163,6 +201,10 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
     detail::ProcessAccess::kill_leftover_group(child);
   }
 
+  // The pipes are done; the child may still run, and a cancel still stops it.
+  if (ProcessAccess::await_exit_or_cancel(child, deadline) == ExitWait::cancelled) {
+    throw cancelled(stop_child(child, options));
+  }
   ExitStatus st;
   if (deadline && !output_cut) {
     const std::optional<ExitStatus> done = child.wait_until(*deadline);
@@ -191,13 +233,14 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
   result.cgroup_usage = child.cgroup_usage();
   result.usage = child.resource_usage();
   result.duration = Clock::now() - start;
+  result.queued = start - submitted;
   return result;
 }
 
-std::future<ExecuteResult> execute_async(std::vector<std::string> argv, ExecuteOptions options) {
-  return run_blocking(
-      [](std::vector<std::string> a, const ExecuteOptions& o) { return execute(std::move(a), o); },
-      std::move(argv), std::move(options));
+}  // namespace detail
+
+ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& options) {
+  return detail::execute_submitted(Clock::now(), std::move(argv), options);
 }
 
 }  // namespace safeexec

@@ -10,10 +10,12 @@
 #include <string>
 #include <string_view>
 
+#include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
 
 namespace safeexec::detail {
 
+class CancelState;
 class PumpIo;
 
 /// How the I/O loop ended.
@@ -24,7 +26,11 @@ enum class PumpEnd {
   deadline,      ///< the caller's deadline passed while the child ran
   output_limit,  ///< a stream passed max_output_bytes
   pending,       ///< one_pass: what was ready is serviced, pipes are still open
+  cancelled,     ///< the handle's CancelState fired (Process::cancel(), a CancelToken)
 };
+
+/// How await_exit_or_cancel() ended.
+enum class ExitWait { exited, deadline, cancelled };
 
 struct PumpRequest {
   std::optional<Deadline> deadline;
@@ -48,6 +54,18 @@ struct PumpResult {
 /// descriptor or handle. After this the state owns nothing. Never throws.
 void destroy_state(ProcessState& s) noexcept;
 
+/// communicate() or step() met a cancel (PumpEnd::cancelled or
+/// ExitWait::cancelled): the child is stopped as execute() stops one on a
+/// timeout (SIGTERM to its group, 1 s, SIGKILL, reaped), the handle forgets
+/// the unfinished call, and this is the error to throw, with `output`.
+CancelledError stop_cancelled(Process& p, const char* who, Output& output);
+
+/// The backend's part of Process::detach(): stop owning the child without
+/// killing it (POSIX: the background reaper takes it; Windows: the job
+/// stops killing on close) and close everything; returns its pid. Throws
+/// (and changes nothing) when the child cannot be given up.
+pid_t release_child(ProcessState& s);
+
 struct ProcessAccess {
   static Process make(std::unique_ptr<ProcessState> state);
   static ProcessState& state(Process& p) noexcept { return *p.state_; }
@@ -69,6 +87,14 @@ struct ProcessAccess {
   /// could not be reaped (a foreign ptrace tracer holds it): what held it
   /// ("exited, not yet reapable: traced by pid N"); "" otherwise.
   static std::string unreapable(const Process& p);
+
+  /// What cancels the handle's pump and waits (cancel_state.hpp): its own
+  /// state (Process::cancel()), a caller's token (execute()), or nothing.
+  static void set_cancel(Process& p, std::shared_ptr<CancelState> c) noexcept;
+  /// Waits, without reaping, until the child has exited, `deadline` passes
+  /// or the handle is cancelled. Without a CancelState: exited at once (the
+  /// caller's wait_until() does the waiting). Throws IoError.
+  static ExitWait await_exit_or_cancel(Process& p, std::optional<Deadline> deadline);
 };
 
 }  // namespace safeexec::detail

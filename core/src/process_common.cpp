@@ -24,8 +24,27 @@ Process& Process::operator=(Process&& other) noexcept {
   if (this != &other) {
     if (state_) detail::destroy_state(*state_);
     state_ = std::move(other.state_);
+    detached_ = other.detached_;
   }
   return *this;
+}
+
+pid_t Process::detach() {
+  if (!state_) {
+    refuse_if_detached("detach");
+    return -1;
+  }
+  const pid_t pid = detail::release_child(*state_);
+  state_.reset();
+  detached_ = true;
+  return pid;
+}
+
+void Process::refuse_if_detached(const char* method) const {
+  if (detached_) {
+    throw DetachedError(std::string("Process::") + method +
+                        ": the child was detached; this handle owns no child any more");
+  }
 }
 
 Process::~Process() {
@@ -65,6 +84,7 @@ Output Process::communicate(const Streams& streams, std::string_view input,
                            " bytes of input cannot be delivered: " + why);
   };
   if (!state_) {
+    refuse_if_detached("communicate");
     if (!input.empty()) throw undeliverable("this handle holds no child (moved from)");
     return {};
   }
@@ -108,6 +128,8 @@ Output Process::communicate(const Streams& streams, std::string_view input,
                         std::move(output.out), std::move(output.err));
   };
 
+  const auto cancelled = [&] { return detail::stop_cancelled(*this, "communicate", output); };
+
   detail::PumpResult r;
   {
     detail::PumpIo io(streams, output, s.pump, input, max_output_bytes, 0);
@@ -126,10 +148,16 @@ Output Process::communicate(const Streams& streams, std::string_view input,
                                  std::to_string(max_output_bytes) + " bytes on " +
                                  r.overflowed_stream,
                              r.overflowed_stream, max_output_bytes);
+    case detail::PumpEnd::cancelled:
+      throw cancelled();
     case detail::PumpEnd::eof:
     case detail::PumpEnd::lingered:
     case detail::PumpEnd::pending:  // only one_pass gives it
       break;
+  }
+  // The pipes are done; the child may still run, and a cancel still stops it.
+  if (detail::ProcessAccess::await_exit_or_cancel(*this, deadline) == detail::ExitWait::cancelled) {
+    throw cancelled();
   }
   if (deadline) {
     if (!wait_until(*deadline)) throw timed_out("deadline passed before the child exited");

@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include "safeexec/exit_status.hpp"
 
+#include "cancel_state.hpp"
 #include "safeexec/process.hpp"
 #include "stream_carry.hpp"
 
@@ -39,6 +41,9 @@ struct ProcessStateCommon {
   std::string unreapable;
   std::chrono::milliseconds destroy_wait{2000};
   PumpState pump;
+  /// Fires the pump's cancellation: the handle's own (Process::cancel()),
+  /// a caller's CancelToken's (execute()), or none (execute() without one).
+  std::shared_ptr<CancelState> cancel = std::make_shared<CancelState>();
 };
 
 }  // namespace safeexec::detail

@@ -8,6 +8,13 @@
 // safeexec's own execute() is. An exception thrown by `f` reaches the caller
 // with its type and message, and the worker that ran it keeps serving (F04).
 //
+// Past the workers, jobs from outside the pool wait in one unbounded
+// first-in-first-out queue: a job holds its worker until it returns, so as
+// many long jobs as there are workers delay everything queued behind them.
+// execute_async() counts that wait against the command's timeout and fails
+// a command still queued at its deadline (execute.hpp); other jobs wait as
+// long as it takes.
+//
 // Nested calls cannot deadlock the pool. A job running on a worker may call
 // avoid_blocking_call (runs inline, right there) or run_blocking /
 // execute_async and wait for the future: such a nested job goes to an idle

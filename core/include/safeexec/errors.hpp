@@ -147,6 +147,31 @@ class TimeoutError : public Error {
   std::string partial_stderr_;
 };
 
+/// The run was cancelled (CancelSource::cancel(), Process::cancel(); see
+/// cancel.hpp). When raised by execute() or communicate(), the child and its
+/// process group have been stopped as on a timeout (SIGTERM, the grace,
+/// SIGKILL) and reaped before the throw; execute() throws it before starting
+/// anything when the token was cancelled already. Carries what the child
+/// wrote before the cancel, as TimeoutError does; the message never holds it.
+class CancelledError : public Error {
+ public:
+  CancelledError(const std::string& what, std::string partial_stdout = {},
+                 std::string partial_stderr = {});
+  const std::string& partial_stdout() const noexcept { return partial_stdout_; }
+  const std::string& partial_stderr() const noexcept { return partial_stderr_; }
+
+ private:
+  std::string partial_stdout_;
+  std::string partial_stderr_;
+};
+
+/// A Process method was called after Process::detach(): the handle owns
+/// no child any more, so there is nothing it could wait for or signal.
+class DetachedError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// A child wrote more than max_output_bytes on one stream. When raised by
 /// execute(), the child and its process group have been killed and reaped.
 class OutputLimitError : public Error {

@@ -17,18 +17,24 @@
 // process group, waits kill_grace, sends SIGKILL, reaps, and throws
 // TimeoutError / OutputLimitError: it returns within timeout + kill_grace.
 //
+// Cancel: ExecuteOptions::cancel(token) - CancelSource::cancel() from any
+// thread stops the run as a timeout does and throws CancelledError.
+//
 // Thread safety: execute() may be called from any number of threads at once
 // (F03); each call owns its pipes and child. execute_async() runs it on the
-// blocking-call pool and returns a future (F14).
+// blocking-call pool, or on the caller's executor, and returns a future
+// (F14); the time it waits there counts against its timeout.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "safeexec/cancel.hpp"
 #include "safeexec/env.hpp"
 #include "safeexec/exit_status.hpp"
 #include "safeexec/process.hpp"
@@ -147,6 +153,17 @@ class ExecuteOptions {
   }
   const Streams& streams() const noexcept { return streams_; }
 
+  /// A token whose source may stop the run from another thread
+  /// (cancel.hpp): the child's group gets SIGTERM, kill_grace, SIGKILL, is
+  /// reaped, and execute() throws CancelledError with the output so far -
+  /// within kill_grace (plus the moment SIGKILL takes) of the cancel. A
+  /// token cancelled already: CancelledError before anything starts.
+  ExecuteOptions& cancel(CancelToken token) {
+    cancel_ = std::move(token);
+    return *this;
+  }
+  const CancelToken& cancel() const noexcept { return cancel_; }
+
   const std::string& process_input() const noexcept { return input_; }
   const SpawnOptions& spawn() const noexcept { return spawn_; }
   bool check_exit_code() const noexcept { return check_; }
@@ -178,6 +195,7 @@ class ExecuteOptions {
   std::vector<std::string> secrets_;
   std::size_t excerpt_bytes_ = 1024;
   Streams streams_;
+  CancelToken cancel_;
 };
 
 /// What execute() returns.
@@ -185,7 +203,10 @@ struct ExecuteResult {
   ExitStatus status;
   std::string out;  ///< the child's whole stdout
   std::string err;  ///< the child's whole stderr (empty when return_stderr is false)
-  std::chrono::nanoseconds duration{0};
+  std::chrono::nanoseconds duration{0};  ///< from the start of the run to its end
+  /// How long execute_async() waited for a thread before the run started
+  /// (counted in its timeout); about 0 for execute().
+  std::chrono::nanoseconds queued{0};
   /// The command exited but something it started kept stdout/stderr open
   /// past linger(): the pipes were closed there, so output written after
   /// that was not read (see ExecuteOptions::linger).
@@ -205,8 +226,38 @@ ExecuteResult execute(std::vector<std::string> argv, const ExecuteOptions& optio
 
 /// execute() on the blocking-call pool (see blocking.hpp): the caller's thread
 /// never blocks. The future rethrows whatever execute() threw, with its type.
+///
+/// The timeout counts from this call, not from when a worker takes the run:
+/// time spent queued is part of it (ExecuteResult::queued says how much),
+/// and a run still queued at its deadline fails with TimeoutError without
+/// starting anything. So a command with timeout T fails by T + kill_grace
+/// after the call, however busy the pool.
+///
+/// The pool's bound: it has hardware_concurrency() workers (at least 2, at
+/// most 16; blocking_pool_size() tells), each running one command to its
+/// end. Past that, runs wait in one unbounded first-in-first-out queue:
+/// long commands that hold every worker delay every later run - to its
+/// deadline at most, when it has a timeout; without one, for as long as
+/// they run. Give each run a timeout, or run long commands on an executor
+/// of your own (below) so they cannot occupy the pool.
 std::future<ExecuteResult> execute_async(std::vector<std::string> argv,
                                          ExecuteOptions options = {});
+
+/// Runs (or queues) the task it is given, on a thread of its choosing.
+using Executor = std::function<void(std::function<void()>)>;
+
+/// execute() on the caller's executor: `executor` is called once, on this
+/// thread, with a task to run exactly once (inline in the call is fine).
+/// The same deadline rule as above: the time until the task runs counts
+/// against the timeout. A task destroyed without being run fails the future
+/// with std::future_error (broken_promise); an exception from `executor`
+/// itself propagates from this call. An empty executor is InvalidArgument.
+///
+///   asio::thread_pool io(4);
+///   auto f = safeexec::execute_async({"tar", "xf", path}, opts,
+///       [&io](std::function<void()> task) { asio::post(io, std::move(task)); });
+std::future<ExecuteResult> execute_async(std::vector<std::string> argv, ExecuteOptions options,
+                                         const Executor& executor);
 
 /// argv joined for messages and logs, one shell word per argument as
 /// Python's shlex.join writes them: bare when made only of

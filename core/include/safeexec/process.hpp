@@ -19,7 +19,8 @@
 //   safeexec::ExitStatus st = p.wait();
 //
 // Thread safety: distinct Process objects may be used from distinct threads
-// freely; one Process is not safe for concurrent use. Every descriptor the
+// freely; one Process is not safe for concurrent use, except cancel(), which
+// any thread may call while another runs communicate(). Every descriptor the
 // library opens is close-on-exec from birth, so concurrent spawns from other
 // threads (ours or anyone's) cannot inherit it.
 #pragma once
@@ -128,6 +129,17 @@ class SpawnOptions {
     keep_fds_.push_back(fd);
     return *this;
   }
+  /// The argv[0] the child sees, when it is not the program run: the
+  /// program is still found from argv[0] of the argv vector (PATH search
+  /// included); only what the child reads as its name changes (CPython's
+  /// executable=, Rust's Command::arg0). Windows: the command line's first
+  /// token (quoted by the program-name rules); refused for a batch file. A
+  /// NUL byte is InvalidArgument before anything starts.
+  SpawnOptions& argv0(std::string name) {
+    argv0_ = std::move(name);
+    return *this;
+  }
+  const std::optional<std::string>& argv0() const noexcept { return argv0_; }
   /// How long the Process destructor waits for a SIGKILLed child before
   /// handing it to a background reaper (default 2 s; see Process).
   SpawnOptions& destroy_wait(std::chrono::milliseconds d) {
@@ -177,6 +189,7 @@ class SpawnOptions {
   std::chrono::milliseconds destroy_wait_{2000};
   bool reset_ignored_ = false;
   Containment containment_;
+  std::optional<std::string> argv0_;
 };
 
 /// What communicate() collected.
@@ -187,6 +200,7 @@ struct Output {
 
 /// A running (or finished) child. Move-only.
 ///
+/// A caller who wants the child to outlive the handle says so: detach().
 /// Destruction is bounded: destroying a handle whose child has not been
 /// reaped sends SIGKILL (to its process group too when it leads one), waits
 /// up to SpawnOptions::destroy_wait() for it to die, reaps it and closes every
@@ -292,6 +306,37 @@ class Process {
   /// the handle (its destructor then applies the bounded destroy above).
   ExitStatus terminate(std::chrono::milliseconds grace = std::chrono::seconds(1));
 
+  /// Stops a communicate() running on another thread (or the next one):
+  /// it returns promptly with CancelledError carrying the output so far,
+  /// after the child was stopped as a timeout stops it in execute() -
+  /// SIGTERM to its group, up to 1 s, SIGKILL, reaped. A cancelled handle
+  /// stays cancelled: every later communicate() throws CancelledError at
+  /// once (wait() and status() go on working). Safe to call from any
+  /// thread at any time while the handle lives, idempotent, never blocks;
+  /// after the child was reaped it changes nothing but that. (The pump
+  /// waits on an eventfd - Windows: an event - that the handle's first
+  /// communicate() makes and the handle closes.)
+  void cancel() noexcept;
+
+  /// Gives the child up on purpose: the handle stops owning it, and its
+  /// destructor neither kills nor waits for it. The parent's pipe ends are
+  /// closed (a child still writing to them gets EPIPE/SIGPIPE: route its
+  /// streams to files or /dev/null first). POSIX: an unreaped child is
+  /// handed to a background thread that reaps it whenever it exits (its
+  /// status is discarded), so it never stays a zombie; it keeps its process
+  /// group and signals; Containment::parent_death() still fires when the
+  /// thread that started it ends. Windows: the job stops killing on close
+  /// (KILL_ON_JOB_CLOSE is cleared, other limits stay) and every handle is
+  /// closed. Returns the pid (for a log line: once the child exits it is
+  /// reaped, and the number may be reused - never signal it by pid later).
+  /// A child in a cgroup leaf (Containment::cgroup()) cannot be detached:
+  /// the leaf is removed with the handle (InvalidArgument, nothing changes).
+  /// After detach() the handle is empty: pid() and the fd accessors give
+  /// -1, status() ExitStatus() ("running": unknown here), cancel() does
+  /// nothing, cgroup_usage() and resource_usage() nullopt, and every other
+  /// method throws DetachedError.
+  pid_t detach();
+
   /// What the child's cgroup leaf has used so far (Containment::cgroup());
   /// nullopt without a leaf (always on Windows). Readable until the handle
   /// is destroyed: the leaf outlives the child's exit.
@@ -316,7 +361,10 @@ class Process {
  private:
 #endif
   Process();
+  /// Throws DetachedError naming `method` when detach() emptied the handle.
+  void refuse_if_detached(const char* method) const;
   std::unique_ptr<detail::ProcessState> state_;
+  bool detached_ = false;
 };
 
 /// Starts `argv` (argv[0] is searched in PATH when it holds no '/'; PATH is

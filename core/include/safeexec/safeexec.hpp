@@ -18,10 +18,11 @@
 //   safeexec::Output o = p.communicate("hello", safeexec::deadline_after(1s));
 //
 // The concepts live in one header each: errors.hpp, exit_status.hpp, env.hpp,
-// pid.hpp, process.hpp, execute.hpp, blocking.hpp, log.hpp.
+// pid.hpp, process.hpp, execute.hpp, cancel.hpp, blocking.hpp, log.hpp.
 #pragma once
 
 #include "safeexec/blocking.hpp"
+#include "safeexec/cancel.hpp"
 #include "safeexec/env.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/execute.hpp"

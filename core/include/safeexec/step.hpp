@@ -15,7 +15,10 @@
 // lines, what was captured), so a step may also be followed by
 // communicate() to finish blocking. A callback's exception kills and reaps
 // the child and propagates; past `deadline` step() throws TimeoutError
-// (the child is left as it is, as communicate() does).
+// (the child is left as it is, as communicate() does). After
+// Process::cancel() the next step() stops the child as communicate() does
+// and throws CancelledError (the cancel does not wake your loop: it is seen
+// at the next step).
 #pragma once
 
 #ifndef _WIN32

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <array>
-#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <exception>
@@ -17,6 +16,7 @@
 #include <thread>
 #include <utility>
 
+#include "background_reaper.hpp"
 #include "child_ref.hpp"
 #include "io_util.hpp"
 #include "log_internal.hpp"
@@ -30,7 +30,9 @@
 
 namespace safeexec {
 using detail::ProcessState;
+using detail::reap_quietly;
 using detail::ReapResult;
+using detail::why_unreaped;
 
 Deadline saturating_deadline(Deadline start, Clock::duration d) noexcept {
   if (d > Clock::duration::zero() && start > Deadline::max() - d) return Deadline::max();
@@ -39,11 +41,6 @@ Deadline saturating_deadline(Deadline start, Clock::duration d) noexcept {
 }
 
 namespace detail {
-
-/// Reaper threads started by hand_to_background_reaper() and not yet done
-/// (each holds its child's pidfd until the reap). Tests wait for zero before
-/// they compare descriptor tables (testing::background_reapers()).
-std::atomic<unsigned> g_background_reapers{0};
 
 ProcessState::~ProcessState() {
   close_pipes();
@@ -106,13 +103,6 @@ std::optional<ExitStatus> settled_status(const ProcessState& s) {
   return std::nullopt;
 }
 
-/// Why the child could not be reaped: what held it, from /proc - asked
-/// only when its pidfd says it exited, or when it has no pidfd to say so.
-std::string why_unreaped(const ProcessState& s, bool held) noexcept {
-  if (!held && s.child.pidfd() >= 0) return {};
-  return detail::describe_unreapable(s.child.pid(), held);
-}
-
 /// Reaps the child by `deadline` (nullopt: however long it takes; a past
 /// deadline: one look); nullopt when it is still running - or has exited
 /// but is held (s.unreapable then says by whom) - at the end.
@@ -129,64 +119,6 @@ std::optional<ExitStatus> reap_by(ProcessState& s, std::optional<Deadline> deadl
   // holds); polling a running child reads nothing more.
   s.unreapable = w.held ? why_unreaped(s, true) : std::string();
   return std::nullopt;
-}
-
-/// Reaps a child we expect to be dead or dying, never throwing; used by the
-/// destructor. Returns false when it could not be reaped by `deadline`
-/// (s.unreapable says why when it had exited).
-bool reap_quietly(ProcessState& s, Deadline deadline) noexcept {
-  for (;;) {
-    detail::ReapWait w;
-    if (s.child.reap_within(deadline, Clock::duration::max(), &w, s.reap_usage()) != 0) {
-      // An unexpected waitid failure (only the fault seam makes one): wait
-      // once more after a pause rather than spin.
-      if (Clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      continue;
-    }
-    if (w.result == ReapResult::running) {
-      s.unreapable = why_unreaped(s, w.held);
-      return false;
-    }
-    s.status = (w.result == ReapResult::lost) ? ExitStatus::lost() : w.status;
-    if (w.result == ReapResult::lost) {
-      s.lost_pid = s.child.pid();
-      detail::log(LogLevel::warning, "safeexec: child " + std::to_string(s.child.pid()) +
-                                         " was reaped by someone else; its status is lost");
-    }
-    s.child.clear();
-    return true;
-  }
-}
-
-/// A child that outlived its handle's bounded destroy: reap it on a thread
-/// of its own whenever it exits (or its tracer lets go of it), so it never
-/// stays a zombie. `why`: what held it, when it had exited.
-void hand_to_background_reaper(detail::ChildRef child, const std::string& why) noexcept {
-  const pid_t pid = child.pid();
-  detail::log(LogLevel::warning,
-              why.empty() ? "safeexec: child " + std::to_string(pid) +
-                                " did not die within destroy_wait after SIGKILL (it may run as "
-                                "another user); a background thread will reap it when it exits"
-                          : "safeexec: child " + std::to_string(pid) + " was killed and " + why +
-                                "; a background thread will reap it when it can");
-  try {
-    detail::g_background_reapers.fetch_add(1, std::memory_order_relaxed);
-    std::thread([c = std::move(child)]() mutable {
-      {
-        ProcessState s;
-        s.child = std::move(c);
-        (void)reap_quietly(s, Deadline::max());
-      }  // the pidfd is closed here, before the count says "done"
-      detail::g_background_reapers.fetch_sub(1, std::memory_order_release);
-    }).detach();
-  } catch (...) {
-    detail::g_background_reapers.fetch_sub(1, std::memory_order_relaxed);
-    // No thread: the pidfd closes with `child`; the zombie is left for the
-    // host to reap. Nothing else can be done without blocking.
-    detail::log(LogLevel::error, "safeexec: cannot start a reaper thread for child " +
-                                     std::to_string(pid) + "; it will stay a zombie");
-  }
 }
 
 /// The process group of `pid`, as /proc/<pid>/stat says
@@ -259,7 +191,15 @@ void destroy(ProcessState& s) noexcept {
     if (s.own_group && !s.leaf) (void)signal_group_members(s.child.pid(), SIGKILL);
     (void)s.child.signal(SIGKILL);
     if (!reap_quietly(s, deadline_after(s.destroy_wait))) {
-      hand_to_background_reaper(std::move(s.child), s.unreapable);
+      const std::string pid = std::to_string(s.child.pid());
+      detail::reap_in_background(
+          std::move(s.child), LogLevel::warning,
+          s.unreapable.empty()
+              ? "safeexec: child " + pid +
+                    " did not die within destroy_wait after SIGKILL (it may run as another "
+                    "user); a background thread will reap it when it exits"
+              : "safeexec: child " + pid + " was killed and " + s.unreapable +
+                    "; a background thread will reap it when it can");
     }
   }
   s.child.clear();
@@ -340,34 +280,52 @@ void Process::close_stdin() noexcept {
 }
 
 std::optional<ExitStatus> Process::try_wait() {
-  if (!state_) return ExitStatus();
+  if (!state_) {
+    refuse_if_detached("try_wait");
+    return ExitStatus();
+  }
   return reap_by(*state_, Deadline::min());
 }
 
 ExitStatus Process::wait() {
-  if (!state_) return ExitStatus();
+  if (!state_) {
+    refuse_if_detached("wait");
+    return ExitStatus();
+  }
   for (;;) {
     if (auto st = reap_by(*state_, std::nullopt)) return *st;
   }
 }
 
 std::optional<ExitStatus> Process::wait_until(Deadline deadline) {
-  if (!state_) return ExitStatus();
+  if (!state_) {
+    refuse_if_detached("wait_until");
+    return ExitStatus();
+  }
   return reap_by(*state_, deadline);
 }
 
 KillOutcome Process::send_signal(int signal) {
-  if (!state_) return KillOutcome::gone;
+  if (!state_) {
+    refuse_if_detached("send_signal");
+    return KillOutcome::gone;
+  }
   return signal_checked(*state_, signal, false);
 }
 
 KillOutcome Process::signal_group(int signal) {
-  if (!state_) return KillOutcome::gone;
+  if (!state_) {
+    refuse_if_detached("signal_group");
+    return KillOutcome::gone;
+  }
   return signal_checked(*state_, signal, has_tree(*state_));
 }
 
 ExitStatus Process::terminate(std::chrono::milliseconds grace) {
-  if (!state_) return ExitStatus();
+  if (!state_) {
+    refuse_if_detached("terminate");
+    return ExitStatus();
+  }
   int kill_errno = 0;
   if (auto st = terminate_impl(*state_, grace, &kill_errno)) return *st;
   // Not reaped in time: it could not be signalled, or it died and a
@@ -427,11 +385,3 @@ std::optional<ExitStatus> ProcessAccess::terminate_bounded(
 
 }  // namespace detail
 }  // namespace safeexec
-
-#if defined(SAFEEXEC_FAULT_INJECTION) && SAFEEXEC_FAULT_INJECTION
-namespace safeexec::testing {
-unsigned background_reapers() noexcept {
-  return safeexec::detail::g_background_reapers.load(std::memory_order_acquire);
-}
-}  // namespace safeexec::testing
-#endif

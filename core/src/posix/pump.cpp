@@ -44,6 +44,8 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, PumpIo& io) {
   constexpr std::size_t kBufBytes = std::size_t{64} * 1024;
   const std::unique_ptr<char[]> buf(new char[kBufBytes]);
 
+  // Process::cancel() or the caller's token: its eventfd joins the poll set.
+  const int cancel_fd = s.cancel ? static_cast<int>(s.cancel->wake()) : -1;
   const bool watch_exit = req.linger_after_exit.has_value();
   bool child_exited = false;
   std::optional<Deadline> linger_end;
@@ -111,6 +113,10 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, PumpIo& io) {
 
   for (;;) {
     const Deadline now = Clock::now();
+    if (cancel_fd >= 0 && s.cancel->cancelled()) {
+      io.keep_capacity();
+      return {PumpEnd::cancelled, nullptr};
+    }
     if (linger_end && now >= *linger_end) return end_lingering();
     if (req.deadline && now >= *req.deadline) {
       // The command finished before its deadline and only a background job
@@ -122,26 +128,20 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, PumpIo& io) {
     }
     if (exit_by_polling && !child_exited && s.child.has_exited()) note_exit(now);
 
-    std::array<pollfd, 4> fds{};
+    std::array<pollfd, 5> fds{};
     nfds_t n = 0;
-    int in_idx = -1, out_idx = -1, err_idx = -1, pid_idx = -1;
-    if (s.stdin_fd >= 0) {
-      in_idx = static_cast<int>(n);
-      fds[n++] = {s.stdin_fd, POLLOUT, 0};
-    }
-    if (s.stdout_fd >= 0) {
-      out_idx = static_cast<int>(n);
-      fds[n++] = {s.stdout_fd, POLLIN, 0};
-    }
-    if (s.stderr_fd >= 0) {
-      err_idx = static_cast<int>(n);
-      fds[n++] = {s.stderr_fd, POLLIN, 0};
-    }
+    // The slot of `fd` in the set, or -1 when it is not watched.
+    const auto watch = [&](int fd, short events) {
+      if (fd < 0) return -1;
+      fds[n] = {fd, events, 0};
+      return static_cast<int>(n++);
+    };
+    const int in_idx = watch(s.stdin_fd, POLLOUT);
+    const int out_idx = watch(s.stdout_fd, POLLIN);
+    const int err_idx = watch(s.stderr_fd, POLLIN);
     if (n == 0) return result;  // every pipe done: eof
-    if (watch_exit && !child_exited && s.child.exit_fd() >= 0) {
-      pid_idx = static_cast<int>(n);
-      fds[n++] = {s.child.exit_fd(), POLLIN, 0};
-    }
+    const int pid_idx = watch(watch_exit && !child_exited ? s.child.exit_fd() : -1, POLLIN);
+    (void)watch(cancel_fd, POLLIN);  // readable once cancelled: the check at the top decides
 
     std::optional<Deadline> wake = req.deadline;
     if (linger_end) wake = wake ? std::min(*wake, *linger_end) : *linger_end;

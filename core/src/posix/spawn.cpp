@@ -38,6 +38,7 @@
 #include "child_containment.hpp"
 #include "child_env.hpp"
 #include "clone_child.hpp"
+#include "exec_argv.hpp"
 #include "kernel_features.hpp"
 #include "log_internal.hpp"
 #include "process_access.hpp"
@@ -111,14 +112,6 @@ std::vector<Candidate> exec_candidates(const std::string& program, const std::st
   throw e;
 }
 
-std::vector<char*> c_array(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  out.reserve(strings.size() + 1);
-  for (std::string& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
-
 /// Blocks every signal of this thread, 1 to 64 - libc's own 32 and 33 too,
 /// which sigfillset() + pthread_sigmask() silently leave open (glibc's
 /// __libc_signal_block_all does the same raw call). A handler running in the
@@ -167,7 +160,8 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   std::vector<Candidate> candidates = exec_candidates(argv[0], env.search_path());
   const std::string& program = argv[0];
 
-  std::vector<char*> argv_c = c_array(argv);
+  std::optional<std::string> argv0 = options.argv0();
+  std::vector<char*> argv_c = detail::exec_argv(argv, argv0);
   // Containment last among the refusals: it may make a cgroup leaf.
   detail::PreparedContainment containment(options.containment(), program);
   std::vector<detail::ExecCandidate> paths_c;

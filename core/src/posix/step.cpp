@@ -51,6 +51,7 @@ StepResult step(Process& p, const Streams& streams, std::string_view input,
                                r.overflowed_stream,
                            r.overflowed_stream, max_output_bytes);
   }
+  if (r.end == detail::PumpEnd::cancelled) throw detail::stop_cancelled(p, "step", output);
   StepResult out;
   out.wake_at = deadline;
   // The pass may have closed the last pipe: done now, not after one more

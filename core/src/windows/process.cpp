@@ -149,12 +149,18 @@ void Process::close_stdin() noexcept {
 }
 
 std::optional<ExitStatus> Process::try_wait() {
-  if (!state_) return ExitStatus();
+  if (!state_) {
+    refuse_if_detached("try_wait");
+    return ExitStatus();
+  }
   return try_wait_impl(*state_);
 }
 
 ExitStatus Process::wait() {
-  if (!state_) return ExitStatus();
+  if (!state_) {
+    refuse_if_detached("wait");
+    return ExitStatus();
+  }
   ProcessState& s = *state_;
   if (!s.status.running() || s.process == nullptr) return s.status;
   const DWORD r = ::WaitForSingleObject(process_of(s), INFINITE);
@@ -163,7 +169,10 @@ ExitStatus Process::wait() {
 }
 
 std::optional<ExitStatus> Process::wait_until(Deadline deadline) {
-  if (!state_) return ExitStatus();
+  if (!state_) {
+    refuse_if_detached("wait_until");
+    return ExitStatus();
+  }
   ProcessState& s = *state_;
   for (;;) {
     if (auto st = try_wait_impl(s)) return st;
@@ -175,7 +184,10 @@ std::optional<ExitStatus> Process::wait_until(Deadline deadline) {
 
 KillOutcome Process::send_signal(int signal) {
   validate_signal(signal);
-  if (!state_) return KillOutcome::gone;
+  if (!state_) {
+    refuse_if_detached("send_signal");
+    return KillOutcome::gone;
+  }
   ProcessState& s = *state_;
   if (s.process == nullptr || !s.status.running()) return KillOutcome::gone;
   HANDLE h = process_of(s);
@@ -196,7 +208,10 @@ KillOutcome Process::send_signal(int signal) {
 
 KillOutcome Process::signal_group(int signal) {
   validate_signal(signal);
-  if (!state_) return KillOutcome::gone;
+  if (!state_) {
+    refuse_if_detached("signal_group");
+    return KillOutcome::gone;
+  }
   ProcessState& s = *state_;
   if (s.process == nullptr || !s.status.running()) return KillOutcome::gone;
   if (signal == 0 || s.job == nullptr) return send_signal(signal);
@@ -211,7 +226,10 @@ KillOutcome Process::signal_group(int signal) {
 }
 
 ExitStatus Process::terminate(std::chrono::milliseconds /*grace*/) {
-  if (!state_) return ExitStatus();
+  if (!state_) {
+    refuse_if_detached("terminate");
+    return ExitStatus();
+  }
   ProcessState& s = *state_;
   if (s.process == nullptr || !s.status.running()) return s.status;
   // The whole job, at once: Windows has no SIGTERM to wait a grace for.

@@ -94,6 +94,8 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, PumpIo& io) {
   // Input continues from where an earlier (timed-out) call stopped.
   InputFeed& input = io.in();
   if (ops[0].is_open() && !input.may_have_more()) ops[0].close();
+  // Process::cancel() or the caller's token: its event joins the wait set.
+  HANDLE cancel_event = s.cancel ? reinterpret_cast<HANDLE>(s.cancel->wake()) : nullptr;
   const bool child_known = s.process != nullptr && s.status.running();
   bool child_exited = !child_known;
   std::optional<Deadline> linger_until;
@@ -170,6 +172,11 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, PumpIo& io) {
   };
 
   for (;;) {
+    if (cancel_event != nullptr && s.cancel->cancelled()) {
+      io.keep_capacity();
+      (void)settle_all();  // what was read stays in the output (CancelledError)
+      return {PumpEnd::cancelled, nullptr};
+    }
     // Start whatever is not in flight.
     if (ops[0].is_open() && !ops[0].pending) {
       // Stays valid until input.advance(): the write may be pending.
@@ -203,8 +210,8 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, PumpIo& io) {
       }
     }
 
-    std::array<HANDLE, 4> waits{};
-    std::array<int, 4> which{};
+    std::array<HANDLE, 5> waits{};
+    std::array<int, 5> which{};
     DWORD n = 0;
     for (int i = 0; i < 3; ++i) {
       if (ops[i].pending) {
@@ -216,6 +223,10 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, PumpIo& io) {
     if (!child_exited) {
       waits[n] = static_cast<HANDLE>(s.process);
       which[n++] = 3;
+    }
+    if (cancel_event != nullptr) {
+      waits[n] = cancel_event;
+      which[n++] = 4;  // set for good once cancelled: the check at the top decides
     }
     std::optional<Deadline> until = req.deadline;
     if (linger_until && (!until || *linger_until < *until)) until = linger_until;
@@ -236,6 +247,7 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, PumpIo& io) {
     if (r >= WAIT_OBJECT_0 + n)
       throw IoError("wait on child's pipes failed", int(::GetLastError()));
     const int i = which[r - WAIT_OBJECT_0];
+    if (i == 4) continue;
     if (i == 3) {
       // The child exited: its pipes may stay open in a grandchild, so read
       // them for at most the linger time; a write it will never read ends.

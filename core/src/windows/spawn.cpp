@@ -75,6 +75,19 @@ class InheritLock {
   throw SpawnError(stage, static_cast<int>(error), program);
 }
 
+/// argv with argv[0] replaced by SpawnOptions::argv0() when one is given.
+std::vector<std::string> with_argv0(const std::vector<std::string>& argv,
+                                    const SpawnOptions& options) {
+  std::vector<std::string> shown = argv;
+  if (options.argv0()) {
+    if (options.argv0()->find('\0') != std::string::npos) {
+      throw InvalidArgument("argv0 holds a NUL byte; the command line would be cut there");
+    }
+    shown[0] = *options.argv0();
+  }
+  return shown;
+}
+
 }  // namespace
 
 Process create_process(std::vector<std::string> argv, const SpawnOptions& options) {
@@ -105,7 +118,10 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   for (const wchar_t* p = env_block.c_str(); *p != L'\0'; p += wcslen(p) + 1) {
     child_env.push_back(win::narrow(p, "environment entry"));
   }
-  std::wstring command_line = win::widen(win::make_command_line(argv), "command line");
+  // SpawnOptions::argv0(): the first token the child reads; the program
+  // run is still resolved from argv[0] below.
+  std::wstring command_line =
+      win::widen(win::make_command_line(with_argv0(argv, options)), "command line");
   const std::wstring cwd = win::widen(options.cwd(), "working directory");
   const std::string& program = argv[0];
 
@@ -113,6 +129,9 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
       win::resolve_program(win::widen(program, "program"), child_env, cwd);
   if (!exe) fail(SpawnStage::exec, ERROR_FILE_NOT_FOUND, program);
   if (win::is_batch_file_name(win::narrow(*exe))) {
+    if (options.argv0()) {
+      throw InvalidArgument("argv0 cannot be given for a batch file: cmd.exe runs it by its path");
+    }
     // cmd.exe runs batch files with rules of its own (BatBadBut): the line
     // is rendered for cmd, and cmd.exe itself comes from the system
     // directory, never from COMSPEC or PATH.

@@ -4,6 +4,7 @@
 //
 //   echo                      copy stdin to stdout until EOF
 //   argv ARG...               write each ARG followed by a NUL byte
+//   argv0                     write argv[0], a NUL, and the path /proc/self/exe names
 //   env                       write each environment entry followed by NUL
 //   fds                       write the open descriptor numbers, space-separated
 //   cwd                       write the working directory
@@ -379,6 +380,15 @@ int main(int argc, char** argv) {
       if (!write_all(1, argv[i], std::strlen(argv[i]) + 1)) return 4;
     }
     return 0;
+  }
+  if (mode == "argv0") {
+    char exe[4096];
+    const ssize_t n = readlink(proc_path("/self/exe").c_str(), exe, sizeof exe);
+    if (n < 0) return 5;
+    return write_all(1, argv[0], std::strlen(argv[0]) + 1) &&
+                   write_all(1, exe, static_cast<size_t>(n))
+               ? 0
+               : 4;
   }
   if (mode == "env") {
     // The block execve() was given, from /proc/self/environ: what this

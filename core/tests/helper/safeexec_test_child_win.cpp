@@ -7,6 +7,9 @@
 //   argv ARG...          write each argument as the C runtime split it
 //                        (__wargv, UTF-8) followed by a NUL byte
 //   cmdline              write GetCommandLineW() (UTF-8)
+//   argv0                write argv[0] as the C runtime split it and this
+//                        program's path (GetModuleFileNameW), UTF-8, each
+//                        followed by a NUL byte
 //   env                  write each environment entry followed by NUL
 //   has-handle V         write "1" if handle value V is open here, else "0"
 //   cwd                  write the working directory
@@ -137,6 +140,16 @@ int wmain(int argc, wchar_t** argv) {
     return out(all) ? 0 : 3;
   }
   if (mode == L"cmdline") return out(utf8(GetCommandLineW())) ? 0 : 3;
+  if (mode == L"argv0") {
+    wchar_t self[MAX_PATH];
+    const DWORD n = GetModuleFileNameW(nullptr, self, MAX_PATH);
+    if (n == 0 || n >= MAX_PATH) return 4;
+    std::string all = utf8(argv[0]);
+    all.push_back('\0');
+    all += utf8(self);
+    all.push_back('\0');
+    return out(all) ? 0 : 3;
+  }
   if (mode == L"env") {
     wchar_t* block = GetEnvironmentStringsW();
     std::string all;
