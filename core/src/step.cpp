@@ -19,6 +19,12 @@ namespace safeexec {
 StepResult step(Process& p, const Streams& streams, std::string_view input,
                 std::optional<Deadline> deadline, std::size_t max_output_bytes) {
   detail::validate_streams(streams);
+  if (!detail::ProcessAccess::holds_state(p)) {  // moved from: nothing to pump, as communicate()
+    detail::refuse_undeliverable_input("step", input.size(), bool(streams.in), -1);
+    StepResult none;
+    none.done = true;
+    return none;
+  }
   detail::ProcessState& s = detail::ProcessAccess::state(p);
   // The input must outlive this call: the handle keeps it from the first
   // step on (a source is the way to stream a large one).

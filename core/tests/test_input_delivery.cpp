@@ -81,6 +81,9 @@ TEST_F(InputDelivery, MovedFromHandleRefusesInput) {
   Process owner = std::move(p);
   expect_refused(p, kInput);  // NOLINT(bugprone-use-after-move): the point of the test
   EXPECT_EQ(p.communicate().out, "");
+  // step() too: a refusal for input, "done" without (never a null handle followed).
+  EXPECT_THROW((void)safeexec::step(p, safeexec::Streams{}, kInput), safeexec::InvalidArgument);
+  EXPECT_TRUE(safeexec::step(p, safeexec::Streams{}).done);
   EXPECT_TRUE(owner.wait().success());
 }
 

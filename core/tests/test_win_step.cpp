@@ -86,7 +86,10 @@ TEST_F(WinStep, WaitLoopDrivesTheChildAndGetsEveryByte) {
   EXPECT_TRUE(err->line_bytes() == pattern(kFirst)) << err->line_bytes().size();
   EXPECT_EQ(o.err, "");
   EXPECT_GT(steps, 2U);
-  EXPECT_TRUE(p.wait().success());
+  // Bounded: a broken loop must fail here, not hang on a child still reading.
+  const auto st = p.wait_until(safeexec::deadline_after(60s));
+  ASSERT_TRUE(st.has_value()) << "the child never got all its input";
+  EXPECT_TRUE(st->success());
 }
 
 TEST_F(WinStep, StepNeverBlocksAndPassesTheDeadlineAsATimeout) {

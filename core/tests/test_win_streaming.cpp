@@ -81,11 +81,15 @@ TEST_F(WinStreaming, ChunksTeeAndTheSourceFeedStdin) {
 }
 
 TEST_F(WinStreaming, CallbackExceptionKillsTheChildAndPropagates) {
-  safeexec::Process p =
-      safeexec::create_process(child_cmd({"echo"}), safeexec::SpawnOptions{}.all_pipes());
+  // More input than the pipes hold: left alone, the child would still be
+  // echoing (blocked on a stdout nobody reads) when the exception arrives,
+  // so only a kill ends it.
+  safeexec::Process p = safeexec::create_process(child_cmd({"write-then-echo", "1000"}),
+                                                 safeexec::SpawnOptions{}.all_pipes());
   safeexec::Streams io;
   io.out.on_chunk([](std::string_view) { throw CallerFailure(); });
-  EXPECT_THROW(p.communicate(io, "some input", safeexec::deadline_after(60s)), CallerFailure);
+  const std::string input(std::size_t{8} << 20, 'i');
+  EXPECT_THROW(p.communicate(io, input, safeexec::deadline_after(60s)), CallerFailure);
   EXPECT_FALSE(p.status().running());
 }
 
