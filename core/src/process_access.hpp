@@ -69,6 +69,7 @@ pid_t release_child(ProcessState& s);
 struct ProcessAccess {
   static Process make(std::unique_ptr<ProcessState> state);
   static ProcessState& state(Process& p) noexcept { return *p.state_; }
+  static bool holds_state(const Process& p) noexcept { return p.state_ != nullptr; }
   /// How long the handle's destructor waits for a SIGKILLed child.
   static void set_destroy_wait(Process& p, std::chrono::milliseconds d) noexcept;
   /// The one poll loop behind communicate() and execute(). What it writes

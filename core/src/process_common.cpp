@@ -74,8 +74,8 @@ Output Process::communicate(std::string_view input, std::optional<Deadline> dead
 
 Output Process::communicate(const Streams& streams, std::string_view input,
                             std::optional<Deadline> deadline, std::size_t max_output_bytes) {
-  // Input that cannot reach the child is refused, never dropped (issue 18
-  // item 9): a moved-from handle, a stdin that is not a pipe of this handle
+  // Input (bytes, or a source) that cannot reach the child is refused, never
+  // dropped (issue 18 item 9): a moved-from handle, a stdin that is not a pipe of this handle
   // (stdin_null(), inherited), or one closed already (close_stdin(), or an
   // earlier communicate() that delivered its input). Checked before anything
   // is read, so the refusal leaves the handle as it was.
@@ -90,10 +90,8 @@ Output Process::communicate(const Streams& streams, std::string_view input,
   }
   detail::validate_streams(streams);
   detail::ProcessState& s = *state_;
-  if (!input.empty() && !s.pump.started && s.stdin_fd < 0) {
-    throw undeliverable(
-        "the child's stdin is not an open pipe of this handle (not stdin_pipe(), or already "
-        "closed by close_stdin() or an earlier communicate())");
+  if (!s.pump.started) {
+    detail::refuse_undeliverable_input("communicate", input.size(), bool(streams.in), s.stdin_fd);
   }
   const Clock::time_point start = Clock::now();
   // Going on after a timeout: the input of the first call continues from

@@ -42,6 +42,17 @@ void validate_streams(const Streams& streams) {
   }
 }
 
+void refuse_undeliverable_input(const char* call, std::size_t input_bytes, bool has_source,
+                                int stdin_slot) {
+  if (stdin_slot >= 0 || (input_bytes == 0 && !has_source)) return;
+  const std::string what = input_bytes > 0 ? std::to_string(input_bytes) + " bytes of input"
+                                           : std::string("input from a stdin source");
+  throw InvalidArgument(std::string(call) + ": " + what +
+                        " cannot be delivered: the child's stdin is not an open pipe of this "
+                        "handle (not stdin_pipe(), or already closed by close_stdin() or an "
+                        "earlier call)");
+}
+
 StreamDelivery::StreamDelivery(const StreamSink& sink, std::string& captured, std::size_t cap,
                                std::size_t tail_bytes, StreamCarry& carry)
     : sink_(sink),

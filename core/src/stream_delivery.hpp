@@ -120,4 +120,11 @@ PumpResult pump_or_stop(Process& p, const PumpRequest& req, PumpIo& io, Stop&& s
 /// Refuses sink settings that cannot work (max_line_bytes 0).
 void validate_streams(const Streams& streams);
 
+/// Input (bytes, or a source) for a child whose stdin is not an open pipe of
+/// the handle (`stdin_slot` -1: null, a file, borrowed, inherited, closed)
+/// is refused before anything is read or written, never dropped (issue 18
+/// item 9): InvalidArgument naming stdin and the size, never the bytes.
+void refuse_undeliverable_input(const char* call, std::size_t input_bytes, bool has_source,
+                                int stdin_slot);
+
 }  // namespace safeexec::detail

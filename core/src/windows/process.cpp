@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "log_internal.hpp"
+#include "pipe_ops.hpp"
 #include "process_access.hpp"
 #include "process_state.hpp"
 #include "safeexec/errors.hpp"
@@ -32,6 +33,8 @@ Deadline saturating_deadline(Deadline start, Clock::duration d) noexcept {
 
 namespace detail {
 
+ProcessState::ProcessState() = default;
+
 ProcessState::~ProcessState() {
   close_pipes();
   if (process != nullptr) ::CloseHandle(static_cast<HANDLE>(process));
@@ -39,10 +42,12 @@ ProcessState::~ProcessState() {
 }
 
 void ProcessState::close_stdin() noexcept {
+  if (pipe_ops) (void)pipe_ops->ops[0].cancel();  // a write step() left in flight
   win::close_int_handle(stdin_fd);
 }
 
 void ProcessState::close_pipes() noexcept {
+  if (pipe_ops) pipe_ops->cancel_all();
   win::close_int_handle(stdin_fd);
   win::close_int_handle(stdout_fd);
   win::close_int_handle(stderr_fd);

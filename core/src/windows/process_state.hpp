@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 #include "process_state_common.hpp"
@@ -11,13 +12,20 @@
 
 namespace safeexec::detail {
 
+namespace win {
+struct PipeOps;
+}
+
 struct ProcessState : ProcessStateCommon {
   void* process = nullptr;  ///< the process HANDLE
   void* job = nullptr;      ///< the job object HANDLE (KILL_ON_JOB_CLOSE)
   bool killed = false;      ///< the status comes from our own termination
   pid_t pid = -1;
+  /// The overlapped reads and writes on the pipes (pipe_ops.hpp): kept
+  /// between step() calls, cancelled before a pipe end is closed.
+  std::unique_ptr<win::PipeOps> pipe_ops;
 
-  ProcessState() = default;
+  ProcessState();  // out of line, as the destructor: PipeOps is complete there
   ProcessState(const ProcessState&) = delete;
   ProcessState& operator=(const ProcessState&) = delete;
   ~ProcessState();

@@ -3,8 +3,10 @@
 // stdout and stderr (read), the child's process handle and the deadline.
 // Servicing all of them together is what prevents the deadlock of a parent
 // blocked writing stdin while the child is blocked writing a full stdout
-// (F09, F14). Every operation still pending when the pump returns is
-// cancelled and waited for: its OVERLAPPED and buffer live on this stack.
+// (F09, F14). The operations live on the handle (pipe_ops.hpp); every one
+// still pending when a blocking pump returns is cancelled and waited for. A
+// one_pass (step()) services what has completed, restarts it and returns
+// with the operations in flight: their events are what the caller waits on.
 #include <windows.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "pipe_ops.hpp"
 #include "process_access.hpp"
 #include "process_state.hpp"
 #include "safeexec/errors.hpp"
@@ -21,8 +24,7 @@
 namespace safeexec::detail {
 namespace {
 
-using win::int_to_handle;
-using win::UniqueHandle;
+using Op = win::PipeOp;
 
 DWORD wait_ms(const std::optional<Deadline>& deadline) {
   if (!deadline) return INFINITE;
@@ -32,33 +34,6 @@ DWORD wait_ms(const std::optional<Deadline>& deadline) {
   return static_cast<DWORD>(std::min<long long>(ms, 0x7FFFFFFF));
 }
 
-/// One overlapped operation on one pipe end.
-struct Op {
-  int* handle = nullptr;  ///< the Process's int slot; -1 once closed
-  OVERLAPPED ov{};
-  UniqueHandle event;
-  bool pending = false;
-  std::vector<char> buf;
-
-  HANDLE h() const { return int_to_handle(*handle); }
-  bool is_open() const { return handle != nullptr && *handle != -1; }
-  /// Cancels a pending operation and waits until the system is done with
-  /// `ov` and `buf`; returns the bytes it moved before the cancel.
-  DWORD cancel() noexcept {
-    DWORD n = 0;
-    if (pending) {
-      (void)::CancelIoEx(h(), &ov);
-      if (!::GetOverlappedResult(h(), &ov, &n, TRUE)) n = 0;
-      pending = false;
-    }
-    return n;
-  }
-  void close() noexcept {
-    (void)cancel();
-    win::close_int_handle(*handle);
-  }
-};
-
 bool broken(DWORD e) {
   return e == ERROR_BROKEN_PIPE || e == ERROR_NO_DATA || e == ERROR_PIPE_NOT_CONNECTED;
 }
@@ -67,29 +42,22 @@ bool broken(DWORD e) {
 
 PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, PumpIo& io) {
   PumpResult result;
-  std::array<Op, 3> ops;  // stdin, stdout, stderr
   ProcessState& s = state(p);
-  ops[0].handle = &s.stdin_fd;
-  ops[1].handle = &s.stdout_fd;
-  ops[2].handle = &s.stderr_fd;
+  std::array<Op, 3>& ops = win::pipe_ops(s).ops;  // stdin, stdout, stderr
   StreamDelivery* sinks[3] = {nullptr, &io.out(), &io.err()};
   const char* names[3] = {"stdin", "stdout", "stderr"};
-  for (Op& op : ops) {
-    op.event = UniqueHandle(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
-    if (!op.event) throw IoError("CreateEvent for the I/O loop failed", int(::GetLastError()));
-    op.ov.hEvent = op.event.get();
-  }
-  ops[1].buf.resize(64 * 1024);
-  ops[2].buf.resize(64 * 1024);
-  // Whatever happens below, nothing stays pending past this frame.
+  // Whatever happens below, nothing stays pending past a blocking call.
   struct CancelAll {
-    std::array<Op, 3>& ops;
+    win::PipeOps& ops;
+    bool active;
     ~CancelAll() {
-      for (Op& op : ops) {
-        if (op.is_open()) (void)op.cancel();
-      }
+      if (active) ops.cancel_all();
     }
-  } cancel_all{ops};
+  } cancel_all{*s.pipe_ops, !req.one_pass};
+  // A one_pass services at most this many completions: bounded work, and
+  // a stream that never pauses cannot keep step() from returning.
+  constexpr int kPassBudget = 4;
+  int serviced = 0;
 
   // Input continues from where an earlier (timed-out) call stopped.
   InputFeed& input = io.in();
@@ -220,6 +188,7 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, PumpIo& io) {
       }
     }
     if (n == 0) return result;  // every pipe done: eof
+    if (req.one_pass && serviced++ == kPassBudget) return {PumpEnd::pending, nullptr};
     if (!child_exited) {
       waits[n] = static_cast<HANDLE>(s.process);
       which[n++] = 3;
@@ -231,7 +200,9 @@ PumpResult ProcessAccess::pump(Process& p, const PumpRequest& req, PumpIo& io) {
     std::optional<Deadline> until = req.deadline;
     if (linger_until && (!until || *linger_until < *until)) until = linger_until;
 
-    const DWORD r = ::WaitForMultipleObjects(n, waits.data(), FALSE, wait_ms(until));
+    const DWORD r =
+        ::WaitForMultipleObjects(n, waits.data(), FALSE, req.one_pass ? 0 : wait_ms(until));
+    if (r == WAIT_TIMEOUT && req.one_pass) return {PumpEnd::pending, nullptr};
     if (r == WAIT_TIMEOUT) {
       // A deadline reached after the child exited is not a timeout: the
       // command finished, only its pipes outlived it.

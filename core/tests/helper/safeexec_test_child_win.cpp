@@ -19,6 +19,10 @@
 //   spew OUT ERR         write OUT bytes to stdout and ERR to stderr (stdin unread)
 //   interleave N         write "o<i>\n" to stdout then "e<i>\n" to stderr, i = 0..N-1
 //   ignore-stdin         exit 0 at once, stdin unread
+//   write-then-echo N    write N pattern bytes (pattern()) to stdout, then to
+//                        stderr, then copy stdin to stdout until EOF
+//   slow-echo MS         echo, sleeping MS milliseconds before each read
+//   split-lines MS       write "first-ha", sleep MS, write "lf\nsecond\n"
 //   in-job               write "1" if this process is in a job object, else "0"
 //                        (its first action: run before anything could assign it)
 //   grandchild MS        start "sleep MS" as a child of its own, write its pid
@@ -58,10 +62,18 @@ bool out(const std::string& s) {
   return write_all(STD_OUTPUT_HANDLE, s.data(), s.size());
 }
 
-int echo() {
+// Byte i of the pattern the streaming tests check (test_win_step.cpp).
+std::string pattern(std::size_t n) {
+  std::string p(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<char>(i * 7 % 251 + 1);
+  return p;
+}
+
+int echo(DWORD pause_ms = 0) {
   static char buf[65536];
   HANDLE in = GetStdHandle(STD_INPUT_HANDLE);
   for (;;) {
+    if (pause_ms > 0) Sleep(pause_ms);
     DWORD n = 0;
     if (!ReadFile(in, buf, sizeof buf, &n, nullptr) || n == 0) return 0;  // EOF or broken pipe
     if (!write_all(STD_OUTPUT_HANDLE, buf, n)) return 3;
@@ -192,6 +204,20 @@ int wmain(int argc, wchar_t** argv) {
     return 0;
   }
   if (mode == L"ignore-stdin") return 0;
+  if (mode == L"write-then-echo" && argc > 2) {
+    const std::string p = pattern(static_cast<std::size_t>(_wtoi64(argv[2])));
+    if (!write_all(STD_OUTPUT_HANDLE, p.data(), p.size()) ||
+        !write_all(STD_ERROR_HANDLE, p.data(), p.size())) {
+      return 3;
+    }
+    return echo();
+  }
+  if (mode == L"slow-echo" && argc > 2) return echo(static_cast<DWORD>(_wtoi(argv[2])));
+  if (mode == L"split-lines" && argc > 2) {
+    if (!out("first-ha")) return 3;
+    Sleep(static_cast<DWORD>(_wtoi(argv[2])));
+    return out("lf\nsecond\n") ? 0 : 3;
+  }
   if (mode == L"grandchild" && argc > 2) return grandchild(argv[2]);
   if (mode == L"hold-pipes" && argc > 2) return hold_pipes(argv[2]);
   return 2;

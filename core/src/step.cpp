@@ -1,7 +1,8 @@
 // step.cpp - step(): one non-blocking pass of the pump for a caller's event
-// loop (safeexec/step.hpp). The pass itself is the pump's (one_pass); this
-// file keeps what lasts between passes on the handle and tells the caller
-// what to wait for.
+// loop (safeexec/step.hpp), on both platforms. The pass itself is the
+// backend's pump (one_pass); this file keeps what lasts between passes on
+// the handle, and the backend's step_wait_set() tells the caller what to
+// wait for.
 #include "safeexec/step.hpp"
 
 #include <chrono>
@@ -10,6 +11,7 @@
 #include "process_access.hpp"
 #include "process_state.hpp"
 #include "safeexec/errors.hpp"
+#include "step_waits.hpp"
 #include "stream_delivery.hpp"
 
 namespace safeexec {
@@ -17,6 +19,12 @@ namespace safeexec {
 StepResult step(Process& p, const Streams& streams, std::string_view input,
                 std::optional<Deadline> deadline, std::size_t max_output_bytes) {
   detail::validate_streams(streams);
+  if (!detail::ProcessAccess::holds_state(p)) {  // moved from: nothing to pump, as communicate()
+    detail::refuse_undeliverable_input("step", input.size(), bool(streams.in), -1);
+    StepResult none;
+    none.done = true;
+    return none;
+  }
   detail::ProcessState& s = detail::ProcessAccess::state(p);
   // The input must outlive this call: the handle keeps it from the first
   // step on (a source is the way to stream a large one).
@@ -25,6 +33,7 @@ StepResult step(Process& p, const Streams& streams, std::string_view input,
       throw InvalidArgument("step: pass the same input on every step, or none after the first");
     }
   } else {
+    detail::refuse_undeliverable_input("step", input.size(), bool(streams.in), s.stdin_fd);
     s.pump.input.assign(input.data(), input.size());
     s.pump.input_offset = 0;
     s.pump.started = true;
@@ -64,9 +73,7 @@ StepResult step(Process& p, const Streams& streams, std::string_view input,
     return out;
   }
   s.pump.collected = std::move(output);
-  if (s.stdin_fd >= 0) out.wait_for.push_back({s.stdin_fd, false, true});
-  if (s.stdout_fd >= 0) out.wait_for.push_back({s.stdout_fd, true, false});
-  if (s.stderr_fd >= 0) out.wait_for.push_back({s.stderr_fd, true, false});
+  out.wait_for = detail::step_wait_set(s);
   return out;
 }
 
