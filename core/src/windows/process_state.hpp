@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "process_state_common.hpp"
@@ -15,6 +16,8 @@ struct ProcessState : ProcessStateCommon {
   void* process = nullptr;  ///< the process HANDLE
   void* job = nullptr;      ///< the job object HANDLE (KILL_ON_JOB_CLOSE)
   bool killed = false;      ///< the status comes from our own termination
+  /// What the child used, read when its exit was first seen (job_usage.cpp).
+  std::optional<ResourceUsage> usage;
   pid_t pid = -1;
 
   ProcessState() = default;
