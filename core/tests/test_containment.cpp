@@ -401,6 +401,20 @@ TEST_F(ChildPath, BadValuesAreRefusedBeforeAnythingStarts) {
   refused(Containment{}.credentials({static_cast<std::uint32_t>(-1), 0, {}}));
 }
 
+// The Windows job's own limits have no Linux meaning: refused by name, as
+// Windows refuses rlimit() (rlimit() and cgroup() are the tools here).
+TEST_F(ChildPath, WindowsJobLimitsAreRefusedNamingTheOption) {
+  try {
+    (void)safeexec::create_process(child_cmd({"exit", "0"}),
+                                   SpawnOptions{}.containment(Containment{}.job_limits(
+                                       safeexec::JobLimits{}.process_memory_max(1 << 20))));
+    ADD_FAILURE() << "accepted";
+  } catch (const safeexec::InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("Containment::job_limits()"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(ChildPath, RlimitTheChildCannotRaiseFailsTyped) {
   // Only an unprivileged process is held to its hard limit: a forked copy
   // of this test drops to nobody first when it runs as root.

@@ -32,6 +32,21 @@
 //     before the child starts; a limit whose controller the parent does not
 //     enable for its children (cgroup.subtree_control) is refused with
 //     ContainmentError naming the controller, before anything starts.
+//
+// Windows: every command already runs in a job object of its own (kill on
+// close); its limits are set on that job before the child exists (the job is
+// made before CreateProcessW, the child created suspended, assigned, then
+// resumed). cgroup(CgroupOptions) maps where the meaning is the same:
+//   memory_max  -> JOB_OBJECT_LIMIT_JOB_MEMORY (committed memory of the job)
+//   pids_max    -> JOB_OBJECT_LIMIT_ACTIVE_PROCESS (processes alive at once)
+//   cpu_max     -> CPU rate control, hard cap (quota / period / processors)
+// and refuses what has none (parent(): no cgroup tree; memory_swap_max():
+// commit has no separate swap part) with InvalidArgument; remove_wait() has
+// nothing to wait for. JobLimits adds what only a job has (per-process
+// memory, user-mode CPU time). A limit the job cannot take (SetInformation-
+// JobObject fails) is a ContainmentError naming the limit, and nothing is
+// left (no process exists yet). rlimit, umask, no_new_privs,
+// parent_death_signal, setsid and credentials are refused with InvalidArgument.
 #pragma once
 
 #include <chrono>
@@ -127,12 +142,59 @@ struct Credentials {
   std::vector<std::uint32_t> groups;  ///< replaces every supplementary group (empty: none)
 };
 
+/// Limits only a Windows job object has (Containment::job_limits(); refused
+/// with InvalidArgument on Linux, where rlimit() and cgroup() are the tools).
+/// Each is set on the command's job before the child exists; 0 is refused
+/// (leave a limit unset for none).
+class JobLimits {
+ public:
+  /// JOB_OBJECT_LIMIT_PROCESS_MEMORY: committed memory of each process in the
+  /// job; an allocation past it fails in that process.
+  JobLimits& process_memory_max(std::uint64_t bytes) {
+    process_memory_max_ = bytes;
+    return *this;
+  }
+  /// JOB_OBJECT_LIMIT_PROCESS_TIME: user-mode CPU time of each process; one
+  /// that uses more is terminated by Windows.
+  JobLimits& process_user_time_max(std::chrono::microseconds t) {
+    process_user_time_max_ = t;
+    return *this;
+  }
+  /// JOB_OBJECT_LIMIT_JOB_TIME: user-mode CPU time of all the job's processes
+  /// together; past it Windows terminates every process of the job.
+  JobLimits& job_user_time_max(std::chrono::microseconds t) {
+    job_user_time_max_ = t;
+    return *this;
+  }
+
+  const std::optional<std::uint64_t>& process_memory_max() const noexcept {
+    return process_memory_max_;
+  }
+  const std::optional<std::chrono::microseconds>& process_user_time_max() const noexcept {
+    return process_user_time_max_;
+  }
+  const std::optional<std::chrono::microseconds>& job_user_time_max() const noexcept {
+    return job_user_time_max_;
+  }
+
+ private:
+  std::optional<std::uint64_t> process_memory_max_;
+  std::optional<std::chrono::microseconds> process_user_time_max_;
+  std::optional<std::chrono::microseconds> job_user_time_max_;
+};
+
 /// Everything the child is confined by. Chainable setters; getters of the same name.
 class Containment {
  public:
-  /// Run the child in a fresh cgroup v2 leaf (Linux only).
+  /// Run the child in a fresh cgroup v2 leaf (Linux); on Windows the limits
+  /// go to the command's job object (see the mapping at the top).
   Containment& cgroup(CgroupOptions c) {
     cgroup_ = std::move(c);
+    return *this;
+  }
+  /// Limits of the command's job object (Windows only).
+  Containment& job_limits(JobLimits j) {
+    job_limits_ = j;
     return *this;
   }
   /// setrlimit(resource, {soft, hard}) in the child; may be given repeatedly.
@@ -175,6 +237,7 @@ class Containment {
   }
 
   const std::optional<CgroupOptions>& cgroup() const noexcept { return cgroup_; }
+  const std::optional<JobLimits>& job_limits() const noexcept { return job_limits_; }
   const std::vector<Rlimit>& rlimits() const noexcept { return rlimits_; }
   const std::optional<std::uint32_t>& umask() const noexcept { return umask_; }
   bool no_new_privs() const noexcept { return no_new_privs_; }
@@ -184,6 +247,7 @@ class Containment {
 
  private:
   std::optional<CgroupOptions> cgroup_;
+  std::optional<JobLimits> job_limits_;
   std::vector<Rlimit> rlimits_;
   std::optional<std::uint32_t> umask_;
   bool no_new_privs_ = false;
@@ -196,6 +260,10 @@ class Containment {
 /// field is nullopt ("unknown") when its file does not exist in the leaf
 /// (memory.peak and memory.events need the memory controller; cpu.stat's
 /// user/system are there on every v2 cgroup).
+/// Windows: what the command's job object counted for every process it ever
+/// held (JOBOBJECT_BASIC_ACCOUNTING_INFORMATION TotalUserTime/TotalKernelTime;
+/// PeakJobMemoryUsed, committed memory, for memory_peak_bytes); oom_kills is
+/// unknown (a job refuses allocations, it kills nothing).
 struct CgroupUsage {
   std::optional<std::chrono::microseconds> cpu_user;
   std::optional<std::chrono::microseconds> cpu_system;
@@ -209,6 +277,10 @@ struct CgroupUsage {
 /// reaped (Linux: the rusage of the reaping waitid, on the pidfd and the pid
 /// paths alike). The child alone: descendants it did not wait for are not in
 /// it (a cgroup leaf counts those: CgroupUsage).
+/// Windows: read when the handle first sees the exit - GetProcessTimes
+/// (user, kernel) and the peak working set (GetProcessMemoryInfo, the
+/// resident peak like ru_maxrss; 0 where Windows does not say). Wine 8
+/// reports 0 for another process's times and usually its memory.
 struct ResourceUsage {
   std::chrono::microseconds cpu_user;
   std::chrono::microseconds cpu_system;

@@ -338,11 +338,12 @@ class Process {
   pid_t detach();
 
   /// What the child's cgroup leaf has used so far (Containment::cgroup());
-  /// nullopt without a leaf (always on Windows). Readable until the handle
-  /// is destroyed: the leaf outlives the child's exit.
+  /// nullopt without a leaf. Windows: what the command's job object has
+  /// counted so far (every command has one). Readable until the handle is
+  /// destroyed: the leaf (the job) outlives the child's exit.
   std::optional<CgroupUsage> cgroup_usage() const;
-  /// What the child used (ResourceUsage), known once this handle reaped it;
-  /// nullopt before, when someone else reaped it, and on Windows (not yet).
+  /// What the child used (ResourceUsage), known once this handle reaped it
+  /// (Windows: saw it exit); nullopt before and when someone else reaped it.
   std::optional<ResourceUsage> resource_usage() const;
 
  private:

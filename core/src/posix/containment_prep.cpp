@@ -30,6 +30,11 @@ void validate_rlimit(const Rlimit& r) {
 PreparedContainment::PreparedContainment(const Containment& c, const std::string& program) {
   plan_.cgroup_procs_fd = -1;
   plan_.umask = -1;
+  if (c.job_limits()) {
+    throw InvalidArgument(
+        "Containment::job_limits() is not supported on Linux (a Windows job object's; use "
+        "cgroup() limits or rlimit())");
+  }
   for (const Rlimit& r : c.rlimits()) {
     validate_rlimit(r);
     rlimits_.push_back(ChildRlimit{r.resource, rlimit64{r.soft, r.hard}});

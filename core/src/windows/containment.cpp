@@ -1,10 +1,9 @@
-// containment.cpp (Windows) - refusing the POSIX-only containment options.
+// containment.cpp (Windows) - refusing the containment options with no Windows meaning.
 #include "containment.hpp"
 
 #include <optional>
 
 #include "safeexec/errors.hpp"
-#include "safeexec/process.hpp"
 
 namespace safeexec {
 namespace detail::win {
@@ -17,8 +16,16 @@ namespace {
 }  // namespace
 
 void refuse_unmappable(const Containment& c) {
-  if (c.cgroup())
-    unsupported("Containment::cgroup()", "cgroups are Linux's; the job object is used");
+  if (const auto& g = c.cgroup()) {
+    // The limits map to the command's job object (job_limits.cpp); these two have no job meaning.
+    if (!g->parent().empty()) {
+      unsupported("CgroupOptions::parent()", "no cgroup tree: each command has its own job");
+    }
+    if (g->memory_swap_max()) {
+      unsupported("CgroupOptions::memory_swap_max()",
+                  "job memory is commit charge, with no separate swap part");
+    }
+  }
   if (!c.rlimits().empty()) unsupported("Containment::rlimit()", "there are no rlimits");
   if (c.umask()) unsupported("Containment::umask()", "files get ACLs, not a umask");
   if (c.no_new_privs()) unsupported("Containment::no_new_privs()", "no such process flag");
@@ -30,13 +37,4 @@ void refuse_unmappable(const Containment& c) {
 }
 
 }  // namespace detail::win
-
-std::optional<CgroupUsage> Process::cgroup_usage() const {
-  return std::nullopt;  // no cgroup on Windows: refuse_unmappable() never lets one be asked for
-}
-
-std::optional<ResourceUsage> Process::resource_usage() const {
-  return std::nullopt;  // GetProcessTimes / job accounting: not done yet
-}
-
 }  // namespace safeexec

@@ -14,6 +14,7 @@
 #include <string>
 #include <utility>
 
+#include "job_usage.hpp"
 #include "log_internal.hpp"
 #include "pipe_ops.hpp"
 #include "process_access.hpp"
@@ -76,10 +77,11 @@ DWORD ms_until(Deadline deadline) {
   return static_cast<DWORD>(std::min<long long>(ms, 0x7FFFFFFE));
 }
 
-// Reads the exit code of a process that has exited.
+// Reads the exit code (and what it used) of a process that has exited.
 ExitStatus record(ProcessState& s) noexcept {
   DWORD code = 0;
   (void)::GetExitCodeProcess(process_of(s), &code);
+  if (!s.usage) s.usage = detail::win::read_process_usage(process_of(s));
   s.status = s.killed ? ExitStatus::signaled(kSigKill) : ExitStatus::exited(static_cast<int>(code));
   return s.status;
 }

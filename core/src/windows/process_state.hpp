@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "process_state_common.hpp"
@@ -20,6 +21,8 @@ struct ProcessState : ProcessStateCommon {
   void* process = nullptr;  ///< the process HANDLE
   void* job = nullptr;      ///< the job object HANDLE (KILL_ON_JOB_CLOSE)
   bool killed = false;      ///< the status comes from our own termination
+  /// What the child used, read when its exit was first seen (job_usage.cpp).
+  std::optional<ResourceUsage> usage;
   pid_t pid = -1;
   /// The overlapped reads and writes on the pipes (pipe_ops.hpp): kept
   /// between step() calls, cancelled before a pipe end is closed.

@@ -6,7 +6,8 @@
 //   2. The stdio plan (stdio_handles.cpp): pipes (parent ends overlapped),
 //      NUL, files, non-inheritable duplicates of our own or the caller's
 //      handles - none inheritable; refused plans throw InvalidArgument.
-//   3. A job object with KILL_ON_JOB_CLOSE.
+//   3. A job object with KILL_ON_JOB_CLOSE and the containment limits
+//      (job_limits.cpp): all in place before the child exists.
 //   4. Under one process-wide lock: make the (at most three) child handles
 //      inheritable and start the child with CreateProcessW, suspended,
 //      with PROC_THREAD_ATTRIBUTE_HANDLE_LIST naming exactly them - so no
@@ -24,8 +25,8 @@
 #include <string>
 #include <vector>
 
-#include "containment.hpp"
 #include "env_block.hpp"
+#include "job_limits.hpp"
 #include "lookup.hpp"
 #include "process_access.hpp"
 #include "process_state.hpp"
@@ -98,7 +99,7 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   if (!options.keep_fds().empty()) {
     throw InvalidArgument("keep_fd() is not supported on Windows (handles are not fds)");
   }
-  detail::win::refuse_unmappable(options.containment());
+  const win::JobLimitPlan job_limits(options.containment());
   // inherit_env(): the parent's entries it keeps (names case-insensitively,
   // env.cpp); drive entries ("=C:=C:\\dir") only when everything is inherited.
   std::vector<std::string> parent_env;
@@ -153,15 +154,11 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   // 2. The three streams.
   win::StdioHandles stdio = win::open_stdio(options, program);
 
-  // 3. The job: closing its last handle kills every process in it.
+  // 3. The job: closing its last handle kills every process in it; its
+  // limits are set while it is empty.
   UniqueHandle job(::CreateJobObjectW(nullptr, nullptr));
   if (!job) fail(SpawnStage::process_group, ::GetLastError(), program);
-  JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits{};
-  limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
-  if (!::SetInformationJobObject(job.get(), JobObjectExtendedLimitInformation, &limits,
-                                 sizeof limits)) {
-    fail(SpawnStage::process_group, ::GetLastError(), program);
-  }
+  job_limits.apply(job.get(), program);
 
   // 4. The handle list: the distinct, real child handles, nothing else.
   std::vector<HANDLE> list;

@@ -27,6 +27,11 @@
 //                        (its first action: run before anything could assign it)
 //   grandchild MS        start "sleep MS" as a child of its own, write its pid
 //                        and a newline, then sleep MS too
+//   burn MS              use MS ms of user-mode CPU time (as this process's own
+//                        GetProcessTimes counts it), then exit 0
+//   spawn-count N MS     start N copies of "sleep MS", wait 300 ms, write how
+//                        many of them are still running
+//   alloc MIB            commit and touch MIB MiB; write "allocated" or "refused"
 #include <fcntl.h>
 #include <io.h>
 #include <windows.h>
@@ -129,6 +134,57 @@ int hold_pipes(const wchar_t* ms) {
   return out("child done\n") ? 0 : 3;
 }
 
+// User-mode CPU time this process has used, in ms.
+unsigned long long own_user_ms() {
+  FILETIME created{}, exited{}, kernel{}, user{};
+  GetProcessTimes(GetCurrentProcess(), &created, &exited, &kernel, &user);
+  return ((static_cast<unsigned long long>(user.dwHighDateTime) << 32) | user.dwLowDateTime) /
+         10000;
+}
+
+int burn(unsigned long long ms) {
+  volatile unsigned long long x = 0;
+  while (own_user_ms() < ms) {
+    for (int i = 0; i < 1000000; ++i) x = x + static_cast<unsigned long long>(i);
+  }
+  return 0;
+}
+
+int spawn_count(int n, const wchar_t* ms) {
+  wchar_t self[MAX_PATH];
+  GetModuleFileNameW(nullptr, self, MAX_PATH);
+  std::wstring cmd = L"\"" + std::wstring(self) + L"\" sleep " + ms;
+  HANDLE started[64];
+  int made = 0;
+  for (int i = 0; i < n && made < 64; ++i) {
+    STARTUPINFOW si{};
+    si.cb = sizeof si;
+    PROCESS_INFORMATION pi{};
+    std::wstring line = cmd;
+    if (!CreateProcessW(self, line.data(), nullptr, nullptr, FALSE, 0, nullptr, nullptr, &si,
+                        &pi)) {
+      continue;
+    }
+    CloseHandle(pi.hThread);
+    started[made++] = pi.hProcess;
+  }
+  Sleep(300);
+  int running = 0;
+  for (int i = 0; i < made; ++i) {
+    if (WaitForSingleObject(started[i], 0) == WAIT_TIMEOUT) ++running;
+    CloseHandle(started[i]);
+  }
+  return out(std::to_string(running)) ? 0 : 3;
+}
+
+int alloc(SIZE_T mib) {
+  const SIZE_T n = mib << 20;
+  auto* p = static_cast<char*>(VirtualAlloc(nullptr, n, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE));
+  if (p == nullptr) return out("refused") ? 0 : 3;
+  for (SIZE_T i = 0; i < n; i += 4096) p[i] = 1;
+  return out("allocated") ? 0 : 3;
+}
+
 }  // namespace
 
 int wmain(int argc, wchar_t** argv) {
@@ -220,5 +276,8 @@ int wmain(int argc, wchar_t** argv) {
   }
   if (mode == L"grandchild" && argc > 2) return grandchild(argv[2]);
   if (mode == L"hold-pipes" && argc > 2) return hold_pipes(argv[2]);
+  if (mode == L"burn" && argc > 2) return burn(_wcstoui64(argv[2], nullptr, 10));
+  if (mode == L"spawn-count" && argc > 3) return spawn_count(_wtoi(argv[2]), argv[3]);
+  if (mode == L"alloc" && argc > 2) return alloc(static_cast<SIZE_T>(_wtoi64(argv[2])));
   return 2;
 }
