@@ -19,9 +19,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -66,6 +68,14 @@ class LeakChecked : public ::testing::Test {
 
   void TearDown() override {
     safeexec::testing::clear_faults();
+    // A child that outlived a bounded destroy is reaped by a background
+    // thread holding its pidfd until then (a loaded machine can make a
+    // SIGKILLed child slower than destroy_wait): wait for those, bounded.
+    const auto settle_by = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (safeexec::testing::background_reapers() != 0 &&
+           std::chrono::steady_clock::now() < settle_by) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     EXPECT_EQ(open_fds(), fds_before_) << "the test changed this process's descriptor table";
     int status = 0;
     errno = 0;

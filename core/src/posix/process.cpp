@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <exception>
@@ -38,6 +39,11 @@ Deadline saturating_deadline(Deadline start, Clock::duration d) noexcept {
 }
 
 namespace detail {
+
+/// Reaper threads started by hand_to_background_reaper() and not yet done
+/// (each holds its child's pidfd until the reap). Tests wait for zero before
+/// they compare descriptor tables (testing::background_reapers()).
+std::atomic<unsigned> g_background_reapers{0};
 
 ProcessState::~ProcessState() {
   close_pipes();
@@ -165,12 +171,17 @@ void hand_to_background_reaper(detail::ChildRef child, const std::string& why) n
                           : "safeexec: child " + std::to_string(pid) + " was killed and " + why +
                                 "; a background thread will reap it when it can");
   try {
+    detail::g_background_reapers.fetch_add(1, std::memory_order_relaxed);
     std::thread([c = std::move(child)]() mutable {
-      ProcessState s;
-      s.child = std::move(c);
-      (void)reap_quietly(s, Deadline::max());
+      {
+        ProcessState s;
+        s.child = std::move(c);
+        (void)reap_quietly(s, Deadline::max());
+      }  // the pidfd is closed here, before the count says "done"
+      detail::g_background_reapers.fetch_sub(1, std::memory_order_release);
     }).detach();
   } catch (...) {
+    detail::g_background_reapers.fetch_sub(1, std::memory_order_relaxed);
     // No thread: the pidfd closes with `child`; the zombie is left for the
     // host to reap. Nothing else can be done without blocking.
     detail::log(LogLevel::error, "safeexec: cannot start a reaper thread for child " +
@@ -416,3 +427,11 @@ std::optional<ExitStatus> ProcessAccess::terminate_bounded(
 
 }  // namespace detail
 }  // namespace safeexec
+
+#if defined(SAFEEXEC_FAULT_INJECTION) && SAFEEXEC_FAULT_INJECTION
+namespace safeexec::testing {
+unsigned background_reapers() noexcept {
+  return safeexec::detail::g_background_reapers.load(std::memory_order_acquire);
+}
+}  // namespace safeexec::testing
+#endif

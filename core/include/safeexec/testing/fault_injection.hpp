@@ -55,6 +55,12 @@ enum class KernelFeature : unsigned {
 /// Disables the features in `mask` (a KernelFeature bit-or); 0 restores all.
 void disable_kernel_features(unsigned mask) noexcept;
 
+/// Background reaper threads still running: a child that outlived its
+/// handle's bounded destroy (on a loaded machine a SIGKILLed child can take
+/// longer than destroy_wait to be reaped) is reaped by one of them, which
+/// holds the child's pidfd until then. A leak check waits for zero first.
+unsigned background_reapers() noexcept;
+
 /// Points of a spawn where a test may open a window a race needs: the
 /// process there sleeps (a raw nanosleep, async-signal-safe in the child).
 enum class Pause : unsigned {
