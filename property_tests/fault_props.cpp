@@ -103,6 +103,10 @@ const char* call_name(Call c) {
       return "cgroup_kill";
     case Call::clone3:
       return "clone3";
+    case Call::cgroup_freeze:
+      return "cgroup_freeze";
+    case Call::cgroup_join:
+      return "cgroup_join";
     case Call::count_:
       break;
   }

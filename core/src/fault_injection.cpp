@@ -17,6 +17,9 @@ struct Slot {
 
 std::array<Slot, static_cast<std::size_t>(Call::count_)> g_slots;
 std::atomic<unsigned> g_fired{0};
+#ifndef _WIN32
+std::array<std::atomic<unsigned>, static_cast<std::size_t>(Pause::count_)> g_pause_ms{};
+#endif
 
 Slot& slot(Call call) noexcept {
   return g_slots[static_cast<std::size_t>(call)];
@@ -37,7 +40,20 @@ bool fault_hit(Call call, int* error) noexcept {
   }
   return false;
 }
+
+#ifndef _WIN32
+// A relaxed load: lock-free, so the vfork-style child may read it.
+unsigned pause_ms(Pause where) noexcept {
+  return g_pause_ms[static_cast<std::size_t>(where)].load(std::memory_order_relaxed);
+}
+#endif
 }  // namespace detail
+
+#ifndef _WIN32
+void set_pause(Pause where, unsigned ms) noexcept {
+  g_pause_ms[static_cast<std::size_t>(where)].store(ms, std::memory_order_relaxed);
+}
+#endif
 
 void inject_fault(Call call, unsigned nth, int error, unsigned times) {
   Slot& s = slot(call);
@@ -55,6 +71,7 @@ void clear_faults() noexcept {
   }
   g_fired.store(0, std::memory_order_relaxed);
 #ifndef _WIN32
+  for (std::atomic<unsigned>& p : g_pause_ms) p.store(0, std::memory_order_relaxed);
   disable_kernel_features(0);
 #endif
 }

@@ -19,6 +19,7 @@
 #include "safeexec/execute.hpp"
 #include "safeexec/process.hpp"
 #include "support/cgroup_fixture.hpp"
+#include "support/containment_helpers.hpp"
 #include "test_child.hpp"
 
 namespace {
@@ -27,74 +28,18 @@ using namespace std::chrono_literals;
 using safeexec::CgroupOptions;
 using safeexec::Containment;
 using safeexec::SpawnOptions;
+using safeexec_test::alive;
 using safeexec_test::child_cmd;
+using safeexec_test::enable_controller;
 using safeexec_test::eventually;
+using safeexec_test::info_of;
+using safeexec_test::KillOnExit;
+using safeexec_test::pidfile;
 using safeexec_test::read_text;
+using safeexec_test::wait_for_pidfile;
 using ChildPath = safeexec_test::LeakChecked;
 
-/// contain-info's key=value lines.
-std::map<std::string, std::string> parse_info(const std::string& text) {
-  std::map<std::string, std::string> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    const std::size_t eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
-std::map<std::string, std::string> info_of(const SpawnOptions& options) {
-  safeexec::Process p =
-      safeexec::create_process(child_cmd({"contain-info"}), SpawnOptions(options).stdout_pipe());
-  const safeexec::Output out = p.communicate({}, safeexec::deadline_after(10s));
-  EXPECT_EQ(p.wait().exit_code(), 0);
-  return parse_info(out.out);
-}
-
-/// The pid a zoo-escape daemon wrote, once it has (0 if it never did).
-pid_t wait_for_pidfile(const std::string& path) {
-  pid_t pid = 0;
-  (void)eventually([&] {
-    std::ifstream in(path);
-    return static_cast<bool>(in >> pid);
-  });
-  return pid;
-}
-
-/// True while `pid` exists and is not a zombie.
-bool alive(pid_t pid) {
-  const char st = safeexec_test::proc_state(pid);
-  return st != '\0' && st != 'Z';
-}
-
-/// Kills a daemon a failing test left alive, so it cannot outlive the test.
-struct KillOnExit {
-  pid_t pid = 0;
-  ~KillOnExit() {
-    if (pid > 0 && alive(pid)) (void)::kill(pid, SIGKILL);
-  }
-};
-
-std::string pidfile(const char* what) {
-  return "/tmp/" + safeexec_test::unique_token(what) + ".pid";
-}
-
-class Cgroup : public safeexec_test::CgroupChecked {
- protected:
-  /// SpawnOptions that put the child in a fresh leaf under the test's parent.
-  SpawnOptions in_leaf() const {
-    return SpawnOptions{}.containment(Containment{}.cgroup(CgroupOptions{}.parent(parent())));
-  }
-  /// A zoo-escape command whose daemon writes `file`; `*daemon` gets its pid
-  /// (0 if it never wrote it).
-  safeexec::Process start_daemon(const std::string& file, pid_t* daemon) const {
-    safeexec::Process p =
-        safeexec::create_process(child_cmd({"zoo-escape", "60000", "60000", file}), in_leaf());
-    *daemon = wait_for_pidfile(file);
-    return p;
-  }
-};
+using Cgroup = safeexec_test::LeafTest;
 
 // ---- placement --------------------------------------------------------------
 
@@ -283,18 +228,6 @@ TEST_F(Cgroup, LimitWithoutItsControllerIsRefusedNamingIt) {
     EXPECT_NE(std::string(e.what()).find("pids controller"), std::string::npos) << e.what();
   }
   EXPECT_TRUE(leaves().empty());
-}
-
-/// Enables `controller` for the test parent's children, or says why not.
-std::string enable_controller(const std::string& parent, const std::string& controller) {
-  std::ofstream(parent + "/cgroup.subtree_control") << "+" << controller;
-  if (read_text(parent + "/cgroup.subtree_control").find(controller) != std::string::npos) {
-    return {};
-  }
-  return "the " + controller + " controller is not available in cgroup v2 here (" +
-         parent.substr(0, parent.rfind('/')) + "/cgroup.controllers: \"" +
-         read_text(parent.substr(0, parent.rfind('/')) + "/cgroup.controllers") +
-         "\"; it is bound to a v1 hierarchy): this limit cannot be applied on this machine";
 }
 
 TEST_F(Cgroup, PidsMaxBoundsAForkingCommand) {

@@ -68,6 +68,13 @@ int write_cgroup_kill(int dir) noexcept {
   return write_at(dir, "cgroup.kill", "1");
 }
 
+/// cgroup.freeze (5.2+): "1" stops every member where it is (no fork, no
+/// exit) until "0".
+int write_cgroup_freeze(int dir) noexcept {
+  SAFEEXEC_SEAM(cgroup_freeze);
+  return write_at(dir, "cgroup.freeze", "1");
+}
+
 /// The value after "key " on a line of a flat keyed file (cpu.stat,
 /// cgroup.events, memory.events).
 std::optional<std::uint64_t> keyed_value(std::string_view text, std::string_view key) {
@@ -293,7 +300,7 @@ int CgroupLeaf::freeze_and_signal(int sig) noexcept {
   // Freezing (5.2+) keeps members from forking past the list or exiting and
   // having their pid reused. Without it the list is read and signalled as
   // it is, repeatedly for SIGKILL, until nothing is left (bounded).
-  const bool frozen = write_at(dir_fd_, "cgroup.freeze", "1") == 0;
+  const bool frozen = write_cgroup_freeze(dir_fd_) == 0;
   if (frozen) {
     const Deadline bound = deadline_after(std::chrono::milliseconds(500));
     for (;;) {

@@ -9,13 +9,14 @@
 #include <cerrno>
 
 #include "child_code.hpp"
+#include "containment_seams.hpp"
 
 namespace safeexec::detail {
 
 SAFEEXEC_CHILD_CODE ContainmentFailure apply_containment(const ChildContainment& c) {
   // Into the leaf first, while every privilege is still held: writing "0"
   // moves the writer itself. Only where clone3 did not place us already.
-  if (c.join_cgroup && ::syscall(SYS_write, c.cgroup_procs_fd, "0", 1) != 1) {
+  if (c.join_cgroup && sys::join_cgroup_procs(c.cgroup_procs_fd) != 0) {
     return {SpawnStage::cgroup, errno};
   }
   if (c.setsid && ::syscall(SYS_setsid) < 0) return {SpawnStage::session, errno};
@@ -36,6 +37,7 @@ SAFEEXEC_CHILD_CODE ContainmentFailure apply_containment(const ChildContainment&
     if (::syscall(SYS_setresuid, c.uid, c.uid, c.uid) != 0) return {SpawnStage::credentials, errno};
   }
   if (c.pdeath_signal != 0) {
+    sys::test_pause(testing::Pause::child_before_parent_death_signal);
     // After the credential change, which clears the setting (commit_creds).
     if (::syscall(SYS_prctl, PR_SET_PDEATHSIG, c.pdeath_signal, 0, 0, 0) != 0) {
       return {SpawnStage::parent_death, errno};

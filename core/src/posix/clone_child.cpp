@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "child_containment.hpp"
+#include "containment_seams.hpp"
 #include "sys.hpp"
 
 namespace safeexec::detail {
@@ -22,6 +23,13 @@ namespace {
 /// fallback where clone3 cannot place it).
 void child_joins_cgroup(ChildPlan& plan, int cgroup_dir_fd) noexcept {
   if (cgroup_dir_fd >= 0 && plan.containment != nullptr) plan.containment->join_cgroup = true;
+}
+
+/// The parent's side once the child exec'd: only a test's pause (the window
+/// in which a limit applied from here, after execve, would come too late).
+pid_t started(pid_t pid) noexcept {
+  if (pid > 0) sys::test_pause(testing::Pause::parent_after_exec);
+  return pid;
 }
 
 }  // namespace
@@ -42,7 +50,7 @@ __attribute__((noinline)) pid_t clone_child(ChildPlan& plan, bool /*want_pidfd*/
   child_joins_cgroup(plan, cgroup_dir_fd);
   const pid_t pid = ::vfork();      // NOLINT: TSan-only, replaced by fork() in its runtime
   if (pid == 0) child_main(&plan);  // never returns
-  return pid;
+  return started(pid);
 }
 #else
 namespace {
@@ -194,7 +202,7 @@ __attribute__((noinline)) pid_t clone_child(ChildPlan& plan, bool want_pidfd, in
     const pid_t pid = clone3_into_cgroup(plan, stack, with_pidfd, cgroup_dir_fd, *pidfd);
     if (pid != -2) {
       if (pid < 0) *stage = SpawnStage::cgroup;  // the kernel refused the placement
-      return pid;
+      return started(pid);
     }
     g_clone3_cgroup_supported.store(false, std::memory_order_relaxed);
     *pidfd = -1;
@@ -213,7 +221,7 @@ __attribute__((noinline)) pid_t clone_child(ChildPlan& plan, bool want_pidfd, in
       g_clone_pidfd_supported.store(false, std::memory_order_relaxed);
       continue;
     }
-    return pid;
+    return started(pid);
   }
 }
 #endif

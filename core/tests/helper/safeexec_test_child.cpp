@@ -37,6 +37,13 @@
 //                             fork again; the grandchild writes its pid to PIDFILE,
 //                             puts /dev/null on 0/1/2 and lives DMS ms; the leader
 //                             sleeps LMS ms, exit 0
+//   zoo-forkbomb MS           fork without end (every copy forks again) for MS ms,
+//                             then each copy exits; prints "fork refused\n" once the
+//                             kernel says EAGAIN. Refuses to start (exit 3) unless
+//                             its own cgroup v2 has a pids.max other than "max"
+//   zoo-memhog MB             allocate and touch MB MiB, 1 MiB at a time, print
+//                             "held <MB>\n", sleep 10 s. Refuses to start (exit 3)
+//                             unless its own cgroup v2 has a memory.max other than "max"
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
@@ -220,6 +227,91 @@ int usage() {
 //                             alternating 64 KiB chunks, exit 0
 
 // ---- containment modes (issue 19) -----------------------------------------
+
+/// The first line of `name` in our own cgroup v2 directory (the cgroup2
+/// mount from mountinfo + the 0:: path), or "missing".
+std::string own_cgroup_file(const char* name) {
+  std::string mount;
+  std::string rel;
+  char line[4096];
+  if (FILE* f = std::fopen(proc_path("/self/mountinfo").c_str(), "re")) {
+    while (mount.empty() && std::fgets(line, sizeof line, f) != nullptr) {
+      char root[1024] = {};
+      char point[1024] = {};
+      if (std::strstr(line, " - cgroup2 ") != nullptr &&
+          std::sscanf(line, "%*s %*s %*s %1023s %1023s", root, point) == 2 &&
+          std::strcmp(root, "/") == 0) {
+        mount = point;
+      }
+    }
+    std::fclose(f);
+  }
+  if (FILE* f = std::fopen(proc_path("/self/cgroup").c_str(), "re")) {
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::strncmp(line, "0::", 3) == 0) rel = line + 3;
+    }
+    std::fclose(f);
+  }
+  while (!rel.empty() && rel.back() == '\n') rel.pop_back();
+  if (mount.empty() || rel.empty()) return "missing";
+  std::string value = "missing";
+  if (FILE* f = std::fopen((mount + (rel == "/" ? "" : rel) + "/" + name).c_str(), "re")) {
+    if (std::fgets(line, sizeof line, f) != nullptr) {
+      value = line;
+      while (!value.empty() && value.back() == '\n') value.pop_back();
+    }
+    std::fclose(f);
+  }
+  return value;
+}
+
+/// The zoo's dangerous children run only under the limit that bounds them.
+bool limited_by(const char* file) {
+  const std::string v = own_cgroup_file(file);
+  if (v != "missing" && v != "max") return true;
+  const std::string msg = std::string("safeexec-test-child: refusing to start without ") + file +
+                          " in my cgroup (" + v + ")\n";
+  (void)write_all(2, msg.data(), msg.size());
+  return false;
+}
+
+long elapsed_ms(const timespec& start) {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+}
+
+int fork_bomb(long ms) {
+  if (!limited_by("pids.max")) return 3;
+  timespec start{};
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  const pid_t leader = getpid();
+  bool told = false;
+  while (elapsed_ms(start) < ms) {
+    const pid_t pid = fork();
+    if (pid < 0) {
+      if (getpid() == leader && !told && errno == EAGAIN) told = write_str("fork refused\n");
+      sleep_ms(1);
+    }
+  }
+  if (getpid() != leader) _exit(0);
+  return 0;
+}
+
+int memory_hog(long mib) {
+  if (!limited_by("memory.max")) return 3;
+  std::vector<char*> held;
+  for (long i = 0; i < mib; ++i) {
+    char* chunk = static_cast<char*>(std::malloc(1 << 20));
+    if (chunk == nullptr) return 5;
+    std::memset(chunk, static_cast<int>(i), 1 << 20);  // touched: resident, charged
+    held.push_back(chunk);
+  }
+  if (!write_str("held " + std::to_string(mib) + "\n")) return 4;
+  sleep_ms(10000);
+  return 0;
+}
+
 int containment_main(int argc, char** argv) {
   const std::string mode = argv[1];
   const auto num = [&](int i) -> long { return i < argc ? std::strtol(argv[i], nullptr, 10) : -1; };
@@ -254,6 +346,8 @@ int containment_main(int argc, char** argv) {
     out += "sid=" + std::to_string(getsid(0)) + "\n";
     out += "pgid=" + std::to_string(getpgid(0)) + "\n";
     out += "pid=" + std::to_string(getpid()) + "\n";
+    out += "pids.max=" + own_cgroup_file("pids.max") + "\n";
+    out += "memory.max=" + own_cgroup_file("memory.max") + "\n";
     return write_str(out) ? 0 : 4;
   }
   if (mode == "spin") {
@@ -269,6 +363,8 @@ int containment_main(int argc, char** argv) {
       if (elapsed >= num(2)) return 0;
     }
   }
+  if (mode == "zoo-forkbomb") return fork_bomb(num(2));
+  if (mode == "zoo-memhog") return memory_hog(num(2));
   if (mode == "zoo-escape") {
     if (argc < 5) return usage();
     const pid_t first = fork();
@@ -369,7 +465,8 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage();
   const std::string mode = argv[1];
   const auto num = [&](int i) -> long { return i < argc ? std::strtol(argv[i], nullptr, 10) : -1; };
-  if (mode == "contain-info" || mode == "spin" || mode == "zoo-escape") {
+  if (mode == "contain-info" || mode == "spin" || mode == "zoo-escape" || mode == "zoo-forkbomb" ||
+      mode == "zoo-memhog") {
     return containment_main(argc, argv);  // issue 19, above
   }
   if (mode.rfind("zoo-", 0) == 0) return zoo_main(argc, argv);  // issue 14 part 3, below

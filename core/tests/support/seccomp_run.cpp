@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -136,6 +137,26 @@ int no_close_range_no_proc(scmp_filter_ctx ctx) {
   return hide_proc() || no_close_range(ctx);
 }
 
+/* Before 5.14 a cgroup v2 directory has no cgroup.kill: opening it fails
+ * with ENOENT. A filter cannot read the path it is given, so this profile
+ * preloads an interposer of libc's open/openat that answers so for every
+ * file named cgroup.kill (support/no_cgroup_kill_preload.cpp says why that
+ * reaches the library's write), and adds no rule. */
+int no_cgroup_kill(scmp_filter_ctx ctx) {
+  static_cast<void>(ctx);
+#ifdef SAFEEXEC_NO_CGROUP_KILL_PRELOAD
+  const char* lib = SAFEEXEC_NO_CGROUP_KILL_PRELOAD;
+  if (access(lib, R_OK) != 0) return perror("seccomp_run: " SAFEEXEC_NO_CGROUP_KILL_PRELOAD), -1;
+  const char* old = getenv("LD_PRELOAD");
+  std::string value = lib;
+  if (old != nullptr && *old != '\0') value += std::string(":") + old;
+  return setenv("LD_PRELOAD", value.c_str(), 1);
+#else
+  fprintf(stderr, "seccomp_run: built without the no-cgroup-kill interposer\n");
+  return -1;
+#endif
+}
+
 /* "none": no rule at all, the baseline column of the matrix. */
 int none(scmp_filter_ctx ctx) {
   static_cast<void>(ctx);
@@ -154,6 +175,7 @@ const Profile profiles[] = {
     {"no-close-range-no-proc", no_close_range_no_proc},
     {"no-clone3", no_clone3},
     {"eperm-kill", eperm_kill},
+    {"no-cgroup-kill", no_cgroup_kill},
 };
 
 }  // namespace

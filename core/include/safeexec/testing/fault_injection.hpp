@@ -24,6 +24,8 @@ enum class Call {
   environ_read,   ///< a read of environ (counted only: a fault there is ignored)
   cgroup_kill,    ///< the write to a leaf's cgroup.kill (as on a kernel before 5.14)
   clone3,         ///< clone3 with CLONE_INTO_CGROUP (as on a kernel before 5.7)
+  cgroup_freeze,  ///< the write of "1" to a leaf's cgroup.freeze (counts freeze-path kills)
+  cgroup_join,    ///< the child's write of itself to cgroup.procs (counts that placement)
   count_          ///< not a call
 };
 
@@ -58,6 +60,16 @@ void disable_kernel_features(unsigned mask) noexcept;
 /// longer than destroy_wait to be reaped) is reaped by one of them, which
 /// holds the child's pidfd until then. A leak check waits for zero first.
 unsigned background_reapers() noexcept;
+
+/// Points of a spawn where a test may open a window a race needs: the
+/// process there sleeps (a raw nanosleep, async-signal-safe in the child).
+enum class Pause : unsigned {
+  child_before_parent_death_signal,  ///< the child, just before PR_SET_PDEATHSIG
+  parent_after_exec,                 ///< the parent, once clone returned (the child exec'd)
+  count_                             ///< not a pause
+};
+/// Every later spawn sleeps `ms` at `where` (0: no pause); clear_faults() resets.
+void set_pause(Pause where, unsigned ms) noexcept;
 #endif
 
 }  // namespace safeexec::testing
