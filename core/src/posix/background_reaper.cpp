@@ -13,6 +13,10 @@
 #include "process_state.hpp"
 #include "unreapable.hpp"
 
+#if defined(SAFEEXEC_FAULT_INJECTION) && SAFEEXEC_FAULT_INJECTION
+#include "safeexec/testing/fault_injection.hpp"
+#endif
+
 namespace safeexec::detail {
 namespace {
 /// Reaper threads started and not yet done (each holds its child's pidfd
