@@ -16,6 +16,8 @@
 //   pid                  write the process id
 //   exit N               exit with code N
 //   sleep MS             sleep MS milliseconds, then exit 0
+//   job-flags-after MS FILE  sleep MS, then write the LimitFlags of our own job
+//                        (decimal, or "error") to FILE
 //   spew OUT ERR         write OUT bytes to stdout and ERR to stderr (stdin unread)
 //   interleave N         write "o<i>\n" to stdout then "e<i>\n" to stderr, i = 0..N-1
 //   ignore-stdin         exit 0 at once, stdin unread
@@ -243,6 +245,24 @@ int wmain(int argc, wchar_t** argv) {
   if (mode == L"sleep" && argc > 2) {
     Sleep(static_cast<DWORD>(_wtoi(argv[2])));
     return 0;
+  }
+  if (mode == L"job-flags-after" && argc > 3) {
+    // The limit flags of the job this process is in (a null handle asks for
+    // our own job), written to FILE after MS ms: a detached child reports
+    // what its parent's handle left it.
+    Sleep(static_cast<DWORD>(_wtoi(argv[2])));
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION info{};
+    std::string text = "error";
+    if (QueryInformationJobObject(nullptr, JobObjectExtendedLimitInformation, &info, sizeof info,
+                                  nullptr)) {
+      text = std::to_string(info.BasicLimitInformation.LimitFlags);
+    }
+    HANDLE f = CreateFileW(argv[3], GENERIC_WRITE, 0, nullptr, CREATE_ALWAYS, 0, nullptr);
+    if (f == INVALID_HANDLE_VALUE) return 4;
+    DWORD done = 0;
+    const BOOL ok = WriteFile(f, text.data(), static_cast<DWORD>(text.size()), &done, nullptr);
+    CloseHandle(f);
+    return ok ? 0 : 3;
   }
   if (mode == L"spew" && argc > 3) {
     return spew(static_cast<std::size_t>(_wtoi64(argv[2])),
