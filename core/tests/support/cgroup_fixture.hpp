@@ -32,7 +32,7 @@ inline std::string read_text(const std::string& path) {
 
 /// The cgroup2 mount point, as the test reads /proc/self/mountinfo itself.
 inline std::string test_cgroup2_mount() {
-  std::istringstream in(read_text("/proc/self/mountinfo"));
+  std::istringstream in(read_text(safeexec_test_support::proc_path("/self/mountinfo")));
   std::string line;
   while (std::getline(in, line)) {
     const std::size_t dash = line.find(" - cgroup2 ");
@@ -47,7 +47,7 @@ inline std::string test_cgroup2_mount() {
 
 /// The test process's own v2 cgroup directory.
 inline std::string test_own_cgroup() {
-  std::istringstream in(read_text("/proc/self/cgroup"));
+  std::istringstream in(read_text(safeexec_test_support::proc_path("/self/cgroup")));
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind("0::", 0) == 0) {
