@@ -1,7 +1,7 @@
 // safeexec/step.hpp - the I/O pump driven from the caller's own event loop
-// (epoll, asio, libuv on POSIX; WaitForMultipleObjects, an IOCP-less loop
-// on Windows): step() services whatever of the child's pipes is ready now,
-// without blocking, and says what to wait for next.
+// (epoll, asio, libuv on POSIX; a WaitForMultipleObjects loop on Windows):
+// step() services whatever of the child's pipes is ready now, without
+// blocking, and says what to wait for next.
 //
 //   safeexec::Streams io;  io.out.on_line(...);
 //   for (;;) {
