@@ -52,7 +52,7 @@ class SpawnServer : public ::testing::Test {
 int run_exit(int code, safeexec::SpawnOptions o) {
   safeexec::Process p = safeexec::create_process(child_cmd({"exit", std::to_string(code)}), o);
   const safeexec::ExitStatus s = p.wait();
-  return s.exited() ? s.code() : -1;
+  return s.exit_code();
 }
 
 TEST_F(SpawnServer, ChildIsTheCallersOwnAndWaitWorks) {
@@ -95,8 +95,7 @@ TEST_F(SpawnServer, CwdAndUmaskAreTheCallersAtEachSpawn) {
   const std::string out = p.communicate({}, safeexec::deadline_after(10s)).out;
   safeexec::Process s = safeexec::create_process(child_cmd({"sleep", "10"}), via_server());
   const std::string child_umask = safeexec_test::proc_status_field(s.pid(), "Umask");
-  s.kill();
-  (void)s.wait();
+  (void)s.terminate(0ms);
   ::umask(old_umask);
   ASSERT_EQ(::chdir(old_cwd), 0);
   EXPECT_EQ(out, std::filesystem::canonical(dir.path()).string() + "\n");
