@@ -12,7 +12,8 @@
 //   3. Block every signal, clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) onto a
 //      stack mapped for the child (with a guard page), restore the mask. The
 //      pidfd comes from the same syscall, so there is no window where the pid
-//      could be recycled.
+//      could be recycled. Or the spawn server does the same for us, the
+//      child still ours (spawn_launch.cpp, issue 20).
 //   4. clone() returns once the child exec'd or exited. Its report in the plan
 //      (shared memory) says which: a failure {stage, errno} means it has
 //      exited, so reap it and throw. No pipe is read, so a fork() on another

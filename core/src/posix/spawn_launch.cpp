@@ -1,6 +1,8 @@
 // spawn_launch.cpp - direct clone or the spawn server (spawn_launch.hpp).
 #include "spawn_launch.hpp"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <mutex>
@@ -52,6 +54,11 @@ Launched launch_child(ChildPlan& plan, const SpawnOptions& options, const Kernel
     if (s.sent) {
       out.pid = s.pid;
       out.pidfd = s.pidfd;
+      if (!features.pidfd_open && out.pidfd >= 0) {
+        // As the direct path on a kernel (or filter) without pidfds: by pid.
+        (void)::close(out.pidfd);
+        out.pidfd = -1;
+      }
       out.error = s.clone_error;
       out.stage = s.clone_stage;
       plan.report = s.report;
