@@ -137,20 +137,22 @@ void register_safeexec() {
   const auto with = [](safeexec::SpawnStrategy st) {
     return safeexec::SpawnOptions{}.spawn_strategy(st);
   };
-  register_spawn("safeexec/execute_strategy/server",
-                 [tru, with](State& s) { bm_execute(s, tru, with(safeexec::SpawnStrategy::server)); });
+  register_spawn("safeexec/execute_strategy/server", [tru, with](State& s) {
+    bm_execute(s, tru, with(safeexec::SpawnStrategy::server));
+  });
   register_spawn("safeexec/execute_strategy/automatic", [tru, with](State& s) {
     bm_execute(s, tru, with(safeexec::SpawnStrategy::automatic));
   });
-  register_spawn("safeexec/execute_fds_server",
-                 [tru, with](State& s) { bm_execute(s, tru, with(safeexec::SpawnStrategy::server)); })
+  register_spawn(
+      "safeexec/execute_fds_server",
+      [tru, with](State& s) { bm_execute(s, tru, with(safeexec::SpawnStrategy::server)); })
       ->ArgName("extra_fds")
       ->Args({0})
       ->Args({c.smoke ? 100 : 10000})
       ->Setup(setup_extra_fds);
-  register_spawn("safeexec/execute_fds_automatic", [tru, with](State& s) {
-    bm_execute(s, tru, with(safeexec::SpawnStrategy::automatic));
-  })
+  register_spawn(
+      "safeexec/execute_fds_automatic",
+      [tru, with](State& s) { bm_execute(s, tru, with(safeexec::SpawnStrategy::automatic)); })
       ->ArgName("extra_fds")
       ->Args({0})
       ->Args({c.smoke ? 100 : 10000})

@@ -84,7 +84,8 @@ class LeakChecked : public ::testing::Test {
     // support/child_census.hpp): fine only if no other child is there.
     std::vector<census::ProcInfo> left = census::our_children();
     const bool server_alive = server_ > 0 && safeexec::testing::spawn_server_pid() == server_;
-    std::erase_if(left, [&](const census::ProcInfo& p) { return server_alive && p.pid == server_; });
+    std::erase_if(left,
+                  [&](const census::ProcInfo& p) { return server_alive && p.pid == server_; });
     const bool only_runtime = r == 0 && left.empty() && census::sanitizer_runtime_child_running();
     const bool only_server = r == 0 && left.empty() && server_alive;
     EXPECT_TRUE((r == -1 && error == ECHILD) || only_runtime || only_server)

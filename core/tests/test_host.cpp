@@ -700,8 +700,9 @@ void host_main(Setup setup, Scenario scenario, int report_fd) {
   const pid_t r = ::waitpid(-1, &status, WNOHANG);
   // 0 (a running child, no zombie) is right only while that child is the host's spawn server.
   const bool only_server = r == 0 && left.empty() && safeexec::testing::spawn_server_pid() > 0;
-  f.check((r == -1 && errno == ECHILD) || only_server, "waitpid(-1, WNOHANG) returned " + std::to_string(r) +
-                                          " (errno " + std::to_string(errno) + "), want ECHILD");
+  f.check((r == -1 && errno == ECHILD) || only_server,
+          "waitpid(-1, WNOHANG) returned " + std::to_string(r) + " (errno " +
+              std::to_string(errno) + "), want ECHILD");
   report_findings(report_fd, f);
 }
 

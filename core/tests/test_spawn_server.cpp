@@ -57,8 +57,7 @@ int run_exit(int code, safeexec::SpawnOptions o) {
 
 TEST_F(SpawnServer, ChildIsTheCallersOwnAndWaitWorks) {
   const unsigned before = testing_hooks::spawns_through_server();
-  safeexec::Process p =
-      safeexec::create_process(child_cmd({"pgid"}), via_server().stdout_pipe());
+  safeexec::Process p = safeexec::create_process(child_cmd({"pgid"}), via_server().stdout_pipe());
   const std::string out = p.communicate({}, safeexec::deadline_after(10s)).out;
   EXPECT_EQ(testing_hooks::spawns_through_server(), before + 1) << "the server was not used";
   ASSERT_GT(testing_hooks::spawn_server_pid(), 0);
@@ -191,8 +190,8 @@ TEST_F(SpawnServer, SpawnFailureIsTheDirectPathsTypedError) {
   }
   safeexec_test::TempDir dir;
   try {
-    safeexec::Process p = safeexec::create_process(
-        child_cmd({"exit", "0"}), via_server().cwd(dir.path() + "/missing"));
+    safeexec::Process p = safeexec::create_process(child_cmd({"exit", "0"}),
+                                                   via_server().cwd(dir.path() + "/missing"));
     ADD_FAILURE() << "spawned into a directory that does not exist";
   } catch (const safeexec::SpawnError& e) {
     EXPECT_EQ(e.stage(), safeexec::SpawnStage::chdir);

@@ -191,7 +191,7 @@ __attribute__((noinline)) pid_t clone_child_for_parent(ChildPlan& plan, int* pid
   if (!stack.ok()) return -1;
   CloneArgs args{};
   args.flags = CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD | CLONE_PARENT_SETTID;
-  args.pidfd = reinterpret_cast<std::uint64_t>(pidfd);         // the kernel writes it there
+  args.pidfd = reinterpret_cast<std::uint64_t>(pidfd);          // the kernel writes it there
   args.parent_tid = reinterpret_cast<std::uint64_t>(pid_slot);  // and the pid there
   // exit_signal stays 0: with CLONE_PARENT the kernel refuses any other value
   // and gives the child the server's own exit signal (SIGCHLD).

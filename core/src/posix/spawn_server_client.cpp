@@ -65,8 +65,8 @@ struct Identity {
 
   bool operator==(const Identity& o) const noexcept {
     return uids == o.uids && gids == o.gids && groups == o.groups &&
-           std::memcmp(limits.data(), o.limits.data(), sizeof limits) == 0 &&
-           pgid == o.pgid && sid == o.sid && no_new_privs == o.no_new_privs && seccomp == o.seccomp &&
+           std::memcmp(limits.data(), o.limits.data(), sizeof limits) == 0 && pgid == o.pgid &&
+           sid == o.sid && no_new_privs == o.no_new_privs && seccomp == o.seccomp &&
            std::memcmp(caps.data(), o.caps.data(), sizeof caps) == 0;
   }
 };
@@ -294,8 +294,8 @@ bool Channel::start_server() noexcept {
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return false;
     UniqueFd ours(sv[0]);
     UniqueFd theirs(sv[1]);
-    UniqueFd slot_fd(static_cast<int>(::syscall(SYS_memfd_create, "safeexec-spawn-slot",
-                                                MFD_CLOEXEC)));
+    UniqueFd slot_fd(
+        static_cast<int>(::syscall(SYS_memfd_create, "safeexec-spawn-slot", MFD_CLOEXEC)));
     if (!slot_fd || ::ftruncate(slot_fd.get(), 4096) != 0) return false;
     void* map = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, slot_fd.get(), 0);
     if (map == MAP_FAILED) return false;
@@ -325,10 +325,10 @@ bool Channel::start_server() noexcept {
     slot_fd.reset();
     wire::Hello hello{};
     pollfd pfd{ours.get(), POLLIN, 0};
-    const bool greeted = ::poll(&pfd, 1, 5000) == 1 &&
-                         ::recv(ours.get(), &hello, sizeof hello, 0) ==
-                             static_cast<ssize_t>(sizeof hello) &&
-                         hello.magic == wire::kHelloMagic && hello.server_pid == server.pid();
+    const bool greeted =
+        ::poll(&pfd, 1, 5000) == 1 &&
+        ::recv(ours.get(), &hello, sizeof hello, 0) == static_cast<ssize_t>(sizeof hello) &&
+        hello.magic == wire::kHelloMagic && hello.server_pid == server.pid();
     if (!greeted) {  // not our server, or a stale one with another protocol
       kill_and_reap(server.pid(), server.pidfd());
       (void)::munmap(map, 4096);
@@ -380,7 +380,8 @@ ServerSpawn Channel::send(const ChildPlan& plan, bool* retry) noexcept {
     for (int i = 0; i < 3; ++i) {
       // -1 means "the caller's own": the server's 0-2 are /dev/null.
       int src = plan.stdio_src[i];
-      if (src < 0 && ::fcntl(i, F_GETFD) >= 0) src = i;  // NOLINT(cppcoreguidelines-pro-type-vararg)
+      if (src < 0 && ::fcntl(i, F_GETFD) >= 0)
+        src = i;  // NOLINT(cppcoreguidelines-pro-type-vararg)
       in.stdio_index[i] = src < 0 ? -1 : static_cast<std::int32_t>(fds.size());
       if (src >= 0) fds.push_back(src);
     }
@@ -486,13 +487,21 @@ unsigned descriptor_table_size() noexcept {
 #if defined(SAFEEXEC_FAULT_INJECTION)
 namespace safeexec::testing {
 
-int spawn_server_pid() noexcept { return ::safeexec::detail::channel().pid(); }
-int start_spawn_server() noexcept { return ::safeexec::detail::channel().start(); }
+int spawn_server_pid() noexcept {
+  return ::safeexec::detail::channel().pid();
+}
+int start_spawn_server() noexcept {
+  return ::safeexec::detail::channel().start();
+}
 void kill_spawn_server_before_next_reply() noexcept {
   ::safeexec::detail::g_die_before_reply.store(true);
 }
-void reset_spawn_server() noexcept { ::safeexec::detail::channel().reset(); }
-unsigned spawns_through_server() noexcept { return ::safeexec::detail::g_spawns_through_server.load(); }
+void reset_spawn_server() noexcept {
+  ::safeexec::detail::channel().reset();
+}
+unsigned spawns_through_server() noexcept {
+  return ::safeexec::detail::g_spawns_through_server.load();
+}
 
 }  // namespace safeexec::testing
 #endif

@@ -107,9 +107,9 @@ wire::Reply serve(int& sock, char* data, std::size_t size, std::vector<int>& fds
   wire::DecodedRequest req;
   if (!wire::decode_request(data, size, req) || req.header.fd_count != fds.size() || fds.empty() ||
       fds.size() != 1 + req.keep_targets.size() +
-                         static_cast<std::size_t>(std::count_if(
-                             std::begin(req.header.stdio_fd), std::end(req.header.stdio_fd),
-                             [](int i) { return i >= 0; }))) {
+                        static_cast<std::size_t>(std::count_if(std::begin(req.header.stdio_fd),
+                                                               std::end(req.header.stdio_fd),
+                                                               [](int i) { return i >= 0; }))) {
     reply.clone_error = EPROTO;
     return reply;
   }

@@ -56,9 +56,9 @@ struct RequestHeader {
   std::uint32_t magic;
   std::uint32_t flags;
   std::uint32_t fd_limit;
-  std::int32_t umask;            ///< the caller's, for the child to inherit
-  std::int32_t contain_umask;    ///< Containment::umask(), -1: none
-  std::uint64_t ignored;         ///< bit sig-1: the caller ignores sig (kept ignored)
+  std::int32_t umask;          ///< the caller's, for the child to inherit
+  std::int32_t contain_umask;  ///< Containment::umask(), -1: none
+  std::uint64_t ignored;       ///< bit sig-1: the caller ignores sig (kept ignored)
   std::uint32_t exec_count;
   std::uint32_t argc;
   std::uint32_t envc;
