@@ -17,6 +17,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench_common.hpp"
@@ -143,20 +144,15 @@ void register_safeexec() {
   register_spawn("safeexec/execute_strategy/automatic", [tru, with](State& s) {
     bm_execute(s, tru, with(safeexec::SpawnStrategy::automatic));
   });
-  register_spawn(
-      "safeexec/execute_fds_server",
-      [tru, with](State& s) { bm_execute(s, tru, with(safeexec::SpawnStrategy::server)); })
-      ->ArgName("extra_fds")
-      ->Args({0})
-      ->Args({c.smoke ? 100 : 10000})
-      ->Setup(setup_extra_fds);
-  register_spawn(
-      "safeexec/execute_fds_automatic",
-      [tru, with](State& s) { bm_execute(s, tru, with(safeexec::SpawnStrategy::automatic)); })
-      ->ArgName("extra_fds")
-      ->Args({0})
-      ->Args({c.smoke ? 100 : 10000})
-      ->Setup(setup_extra_fds);
+  for (const auto& [name, st] :
+       {std::pair{"safeexec/execute_fds_server", safeexec::SpawnStrategy::server},
+        std::pair{"safeexec/execute_fds_automatic", safeexec::SpawnStrategy::automatic}}) {
+    register_spawn(name, [tru, with, st = st](State& s) { bm_execute(s, tru, with(st)); })
+        ->ArgName("extra_fds")
+        ->Args({0})
+        ->Args({c.smoke ? 100 : 10000})
+        ->Setup(setup_extra_fds);
+  }
   register_spawn("safeexec/execute_cat", bm_execute_cat)
       ->ArgName("mib")
       ->Args({c.smoke ? 16 : 256})

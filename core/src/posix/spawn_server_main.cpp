@@ -97,6 +97,16 @@ class CallerIgnoredSignals {
   std::uint64_t set_;
 };
 
+/// Moves `fd` (close-on-exec) above `top` if it is not there yet.
+bool move_above(int& fd, int top) {
+  if (fd > top) return true;
+  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, top + 1);
+  if (moved < 0) return false;
+  (void)::close(fd);
+  fd = moved;
+  return true;
+}
+
 /// Serves one request: `fds` are the descriptors that came with it (this
 /// process's numbers), closed before returning.
 wire::Reply serve(int& sock, char* data, std::size_t size, std::vector<int>& fds, pid_t* slot,
@@ -118,24 +128,15 @@ wire::Reply serve(int& sock, char* data, std::size_t size, std::vector<int>& fds
   // fds on their numbers (below) overwrites nothing we still need.
   int top = 2;
   for (int t : req.keep_targets) top = std::max(top, t);
-  if (sock <= top) {
-    const int moved = ::fcntl(sock, F_DUPFD_CLOEXEC, top + 1);
-    if (moved < 0) {
-      reply.clone_error = errno;
-      return reply;
-    }
-    (void)::close(sock);
-    sock = moved;
+  if (!move_above(sock, top)) {
+    reply.clone_error = errno;
+    return reply;
   }
   for (int& fd : fds) {
-    if (fd > top) continue;
-    const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, top + 1);
-    if (moved < 0) {
+    if (!move_above(fd, top)) {
       reply.clone_error = errno;
       return reply;
     }
-    (void)::close(fd);
-    fd = moved;
   }
   // Keep fds on the caller's numbers, still close-on-exec: the child clears
   // the flag on exactly these (child.cpp step 4).
