@@ -209,7 +209,7 @@ wire::Reply serve(int& sock, char* data, std::size_t size, std::vector<int>& fds
   }
   reply.pid = pid;
   reply.report = plan.report;
-  if ((h.flags & wire::kDieBeforeReply) != 0) (void)::kill(::getpid(), SIGKILL);
+  if ((h.flags & wire::kDieBeforeReply) != 0) (void)::raise(SIGKILL);
   return reply;
 }
 
