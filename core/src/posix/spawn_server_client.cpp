@@ -286,7 +286,9 @@ bool Channel::ensure_running() noexcept {
 bool Channel::start_server() noexcept {
   try {
     const std::string path = server_path();
-    if (path.empty()) {
+    // Without /proc/self/status the caller's umask cannot be sent: no server.
+    int caller_umask = 0;
+    if (path.empty() || !read_status(&caller_umask, nullptr)) {
       unavailable_for_ = ::getpid();
       return false;
     }
@@ -328,8 +330,9 @@ bool Channel::start_server() noexcept {
     const bool greeted =
         ::poll(&pfd, 1, 5000) == 1 &&
         ::recv(ours.get(), &hello, sizeof hello, 0) == static_cast<ssize_t>(sizeof hello) &&
-        hello.magic == wire::kHelloMagic && hello.server_pid == server.pid();
-    if (!greeted) {  // not our server, or a stale one with another protocol
+        hello.magic == wire::kHelloMagic && hello.server_pid == server.pid() &&
+        hello.can_clone == 1;
+    if (!greeted) {  // not our server, a stale one with another protocol, or no clone3 here
       kill_and_reap(server.pid(), server.pidfd());
       (void)::munmap(map, 4096);
       unavailable_for_ = ::getpid();
@@ -458,6 +461,15 @@ ServerSpawn Channel::send(const ChildPlan& plan, bool* retry) noexcept {
       out.clone_error = EPIPE;
       out.clone_stage = SpawnStage::spawn_server;
       return out;
+    }
+    if (reply.pid <= 0 && reply.clone_stage == static_cast<int>(SpawnStage::clone) &&
+        (reply.clone_error == ENOSYS || reply.clone_error == EINVAL || reply.clone_error == E2BIG ||
+         reply.clone_error == EPERM)) {
+      // The server's clone3 (CLONE_PARENT | CLONE_PIDFD) is not there: not
+      // x86-64, a kernel before 5.3, or a filter. Direct spawns from now on.
+      drop();
+      unavailable_for_ = ::getpid();
+      return ServerSpawn{};
     }
     out.pid = reply.pid > 0 ? reply.pid : -1;
     out.pidfd = pidfd;

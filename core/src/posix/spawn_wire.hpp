@@ -50,6 +50,9 @@ enum Flags : std::uint32_t {
 struct Hello {
   std::uint32_t magic;
   std::int32_t server_pid;
+  /// 0: clone3 with CLONE_PIDFD is refused here (not x86-64, before 5.3, a
+  /// seccomp filter): the caller spawns directly instead.
+  std::int32_t can_clone;
 };
 
 struct RequestHeader {
