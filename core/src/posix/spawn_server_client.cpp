@@ -318,9 +318,16 @@ bool Channel::start_server() noexcept {
                                   "--slot=" + std::to_string(slot_fd.get())},
                                  o);
       server = std::move(ProcessAccess::state(p).child);  // the handle has no child left to kill
+    } catch (const SpawnError& e) {
+      // No such program: for good. A clone or pipe failure (EAGAIN, EMFILE):
+      // this spawn goes direct, the next one tries again.
+      (void)::munmap(map, 4096);
+      if (e.stage() == SpawnStage::exec || e.stage() == SpawnStage::path_lookup) {
+        unavailable_for_ = ::getpid();
+      }
+      return false;
     } catch (const Error&) {
       (void)::munmap(map, 4096);
-      unavailable_for_ = ::getpid();
       return false;
     }
     theirs.reset();
@@ -353,15 +360,16 @@ bool Channel::start_server() noexcept {
 
 ServerSpawn Channel::spawn(const ChildPlan& plan) noexcept {
   ServerSpawn out;
-  // The clone seam stands for the server's clone, so fault tests mean the same on both paths.
-  if (sys::clone_fault() != 0) {
-    out.sent = true;
-    out.clone_error = errno;
-    return out;
-  }
   const std::lock_guard<std::mutex> lock(mu_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!ensure_running()) return out;
+    // The clone seam stands for the server's clone (once the server is
+    // there), so fault tests mean the same on both paths.
+    if (attempt == 0 && sys::clone_fault() != 0) {
+      out.sent = true;
+      out.clone_error = errno;
+      return out;
+    }
     bool retry = false;
     out = send(plan, &retry);
     if (!retry) return out;
