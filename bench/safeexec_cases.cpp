@@ -11,9 +11,13 @@
 //   safeexec/execute_threads           P5: as P1 from 1 and 2 threads at once
 //   safeexec/execute_cgroup/leaf:0|1   P9: as P1 without / with a cgroup v2 leaf
 //                                      (made, the child placed, killed, removed)
+//   safeexec/execute_strategy/S        as P1 through strategy S (issue 20):
+//                                      server, automatic (P1-auto, server-vs-direct)
+//   safeexec/execute_fds_S/extra_fds:N as P3 through strategy S: server, automatic
 #include <cstring>
 #include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench_common.hpp"
@@ -130,6 +134,25 @@ void register_safeexec() {
       ->Args({0})
       ->Args({c.smoke ? 100 : 10000})
       ->Setup(setup_extra_fds);
+  // Issue 20: the spawn server and the automatic choice, same job.
+  const auto with = [](safeexec::SpawnStrategy st) {
+    return safeexec::SpawnOptions{}.spawn_strategy(st);
+  };
+  register_spawn("safeexec/execute_strategy/server", [tru, with](State& s) {
+    bm_execute(s, tru, with(safeexec::SpawnStrategy::server));
+  });
+  register_spawn("safeexec/execute_strategy/automatic", [tru, with](State& s) {
+    bm_execute(s, tru, with(safeexec::SpawnStrategy::automatic));
+  });
+  for (const auto& [name, st] :
+       {std::pair{"safeexec/execute_fds_server", safeexec::SpawnStrategy::server},
+        std::pair{"safeexec/execute_fds_automatic", safeexec::SpawnStrategy::automatic}}) {
+    register_spawn(name, [tru, with, st = st](State& s) { bm_execute(s, tru, with(st)); })
+        ->ArgName("extra_fds")
+        ->Args({0})
+        ->Args({c.smoke ? 100 : 10000})
+        ->Setup(setup_extra_fds);
+  }
   register_spawn("safeexec/execute_cat", bm_execute_cat)
       ->ArgName("mib")
       ->Args({c.smoke ? 16 : 256})

@@ -88,6 +88,8 @@ const char* to_string(SpawnStage stage) noexcept {
       return "no_new_privs";
     case SpawnStage::parent_death:
       return "parent_death";
+    case SpawnStage::spawn_server:
+      return "spawn_server";
   }
   return "unknown";
 }

@@ -33,6 +33,7 @@
 #include <gtest/gtest.h>
 
 #include "safeexec/safeexec.hpp"
+#include "safeexec/testing/spawn_server.hpp"
 #include "support/child_census.hpp"
 #include "support/kernel_features.hpp"
 #include "support/split_nul.hpp"
@@ -235,6 +236,31 @@ class LogCapture {
   mutable std::mutex mutex_;
   std::vector<LogLine> lines_;
   safeexec::LogSink previous_;
+};
+
+/// The process's children but its spawn server (spawn_strategy.hpp): under
+/// the server strategy that one child belongs to the process, not to a test.
+inline std::vector<safeexec_test_support::ProcInfo> children_but_spawn_server() {
+  std::vector<safeexec_test_support::ProcInfo> left = safeexec_test_support::our_children();
+  const int server = safeexec::testing::spawn_server_pid();
+  std::erase_if(left, [&](const safeexec_test_support::ProcInfo& p) { return p.pid == server; });
+  return left;
+}
+
+/// Spawns directly while alive: for checks of the direct child's own
+/// fallbacks through the seam (a fault injected into close_range or open in
+/// the child), which the spawn server's child, another program, lacks.
+class DirectSpawns {
+ public:
+  DirectSpawns() : previous_(safeexec::spawn_strategy()) {
+    safeexec::set_spawn_strategy(safeexec::SpawnStrategy::direct);
+  }
+  DirectSpawns(const DirectSpawns&) = delete;
+  DirectSpawns& operator=(const DirectSpawns&) = delete;
+  ~DirectSpawns() { safeexec::set_spawn_strategy(previous_); }
+
+ private:
+  safeexec::SpawnStrategy previous_;
 };
 
 /// Runs `body` in a forked copy of this process, which _exits with body's

@@ -143,6 +143,7 @@ TEST_F(FdInheritance, CloseRangeFallbackWalksProc) {
     GTEST_SKIP() << "needs close_range to refuse it: on this kernel the library's probe finds "
                     "none and never calls it (every spawn here already takes the fallback)";
   }
+  const safeexec_test::DirectSpawns direct;  // the fault is injected into the direct child
   const PlainFd plain;
   for (const int error : {ENOSYS, EPERM, EINVAL}) {
     SCOPED_TRACE(::strerrorname_np(error));

@@ -208,7 +208,7 @@ TEST_F(HostReaping, UnkillableChildDoesNotHoldExecutePastItsBound) {
       eventually([&] { return safeexec_test::live_processes_with_arg(token).empty(); }, 5s));
   // Our children, zombies included (not "no child at all": a TSan build's
   // symbolizer is a child of ours for the whole run).
-  EXPECT_TRUE(eventually([] { return safeexec_test_support::our_children().empty(); }, 2s))
+  EXPECT_TRUE(eventually([] { return safeexec_test::children_but_spawn_server().empty(); }, 2s))
       << "the background reaper left a zombie";
 }
 

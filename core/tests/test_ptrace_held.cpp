@@ -92,7 +92,7 @@ void expect_all_gone(pid_t tracer, const std::string& token) {
   EXPECT_TRUE(eventually([&] { return safeexec_test::live_processes_with_arg(token).empty(); },
                          kHold + 5s));
   EXPECT_TRUE(eventually([&] { return safeexec_test::proc_state(tracer) == '\0'; }, kHold + 5s));
-  EXPECT_TRUE(eventually([] { return safeexec_test_support::our_children().empty(); }, 5s))
+  EXPECT_TRUE(eventually([] { return safeexec_test::children_but_spawn_server().empty(); }, 5s))
       << "a held child was never reaped";
 }
 

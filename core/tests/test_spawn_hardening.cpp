@@ -223,8 +223,11 @@ void no_close_range_no_proc(int error) {
   inject_fault(Call::open, 1, error);
 }
 
-/// Restores the kernel features and the fault table at scope end.
+/// Restores the kernel features and the fault table at scope end. Spawns
+/// directly meanwhile: these are checks of the direct child's fallbacks,
+/// whose faults are injected through this process's seam.
 struct FeaturesOff {
+  const safeexec_test::DirectSpawns direct;
   explicit FeaturesOff(KernelFeature f) {
     safeexec::testing::disable_kernel_features(static_cast<unsigned>(f));
   }

@@ -59,6 +59,9 @@ enum class SpawnStage {
   credentials,   ///< child: setgroups, setresgid, setresuid
   no_new_privs,  ///< child: PR_SET_NO_NEW_PRIVS
   parent_death,  ///< child: PR_SET_PDEATHSIG, or the parent was already gone (ESRCH)
+  /// parent: the spawn server (spawn_strategy.hpp) died or broke its protocol
+  /// while it held this request; a child it had made was killed and reaped.
+  spawn_server,
 };
 
 /// The stable name of a stage ("exec", "chdir", ...).

@@ -38,6 +38,7 @@
 #include "safeexec/env.hpp"
 #include "safeexec/exit_status.hpp"
 #include "safeexec/pid.hpp"
+#include "safeexec/spawn_strategy.hpp"
 #include "safeexec/stdio.hpp"
 #include "safeexec/stream.hpp"
 
@@ -157,6 +158,13 @@ class SpawnOptions {
   }
   bool reset_ignored_signals() const noexcept { return reset_ignored_; }
 
+  /// Direct clone or the spawn server (spawn_strategy.hpp; POSIX only).
+  SpawnOptions& spawn_strategy(SpawnStrategy s) noexcept {
+    strategy_ = s;
+    return *this;
+  }
+  SpawnStrategy spawn_strategy() const noexcept { return strategy_; }
+
   /// The routes chosen (nullopt: none, see stdin_from()).
   const std::optional<StdioRoute>& stdin_route() const noexcept { return stdin_; }
   const std::optional<StdioRoute>& stdout_route() const noexcept { return stdout_; }
@@ -188,6 +196,7 @@ class SpawnOptions {
   std::vector<int> keep_fds_;
   std::chrono::milliseconds destroy_wait_{2000};
   bool reset_ignored_ = false;
+  SpawnStrategy strategy_ = SpawnStrategy::process_default;
   Containment containment_;
   std::optional<std::string> argv0_;
 };

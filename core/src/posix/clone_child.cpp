@@ -52,6 +52,11 @@ __attribute__((noinline)) pid_t clone_child(ChildPlan& plan, bool /*want_pidfd*/
   if (pid == 0) child_main(&plan);  // never returns
   return started(pid);
 }
+pid_t clone_child_for_parent(ChildPlan& /*plan*/, int* pidfd, pid_t* /*pid_slot*/) {
+  *pidfd = -1;  // TSan builds spawn directly (spawn_launch.cpp)
+  errno = ENOSYS;
+  return -1;
+}
 #else
 namespace {
 
@@ -184,6 +189,34 @@ pid_t clone3_into_cgroup(ChildPlan& plan, const ChildStack& stack, bool want_pid
 #endif
 
 }  // namespace
+
+#if defined(__x86_64__)
+__attribute__((noinline)) pid_t clone_child_for_parent(ChildPlan& plan, int* pidfd,
+                                                       pid_t* pid_slot) {
+  *pidfd = -1;
+  if (sys::clone_fault() != 0) return -1;
+  const ChildStack stack;
+  if (!stack.ok()) return -1;
+  CloneArgs args{};
+  args.flags = CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD | CLONE_PARENT_SETTID;
+  args.pidfd = reinterpret_cast<std::uint64_t>(pidfd);          // the kernel writes it there
+  args.parent_tid = reinterpret_cast<std::uint64_t>(pid_slot);  // and the pid there
+  // exit_signal stays 0: with CLONE_PARENT the kernel refuses any other value
+  // and gives the child the server's own exit signal (SIGCHLD).
+  args.stack = reinterpret_cast<std::uint64_t>(stack.usable_low());
+  args.stack_size = ChildStack::kUsableBytes;
+  const long r = raw_clone3(&args, child_main, &plan);
+  if (r >= 0) return static_cast<pid_t>(r);
+  errno = static_cast<int>(-r);
+  return -1;
+}
+#else
+pid_t clone_child_for_parent(ChildPlan& /*plan*/, int* pidfd, pid_t* /*pid_slot*/) {
+  *pidfd = -1;
+  errno = ENOSYS;
+  return -1;
+}
+#endif
 
 __attribute__((noinline)) pid_t clone_child(ChildPlan& plan, bool want_pidfd, int cgroup_dir_fd,
                                             int* pidfd, SpawnStage* stage) {

@@ -34,4 +34,13 @@ constexpr bool kChildReportsThroughPipe = false;
 pid_t clone_child(ChildPlan& plan, bool want_pidfd, int cgroup_dir_fd, int* pidfd,
                   SpawnStage* stage);
 
+/// The spawn server's clone (spawn_server_main.cpp): clone3 with CLONE_VM |
+/// CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD | CLONE_PARENT_SETTID, so the
+/// child is a child of the server's parent (the library's caller), `*pidfd`
+/// is its pidfd, and the kernel writes its pid to `*pid_slot` (memory the
+/// caller shares) before the child first runs: a server that dies after
+/// this point still leaves the caller the pid of its child. x86-64 only
+/// (elsewhere -1, ENOSYS, and the caller spawns directly).
+pid_t clone_child_for_parent(ChildPlan& plan, int* pidfd, pid_t* pid_slot);
+
 }  // namespace safeexec::detail

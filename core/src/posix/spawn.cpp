@@ -12,7 +12,8 @@
 //   3. Block every signal, clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) onto a
 //      stack mapped for the child (with a guard page), restore the mask. The
 //      pidfd comes from the same syscall, so there is no window where the pid
-//      could be recycled.
+//      could be recycled. Or the spawn server does the same for us, the
+//      child still ours (spawn_launch.cpp, issue 20).
 //   4. clone() returns once the child exec'd or exited. Its report in the plan
 //      (shared memory) says which: a failure {stage, errno} means it has
 //      exited, so reap it and throw. No pipe is read, so a fork() on another
@@ -45,6 +46,7 @@
 #include "process_state.hpp"
 #include "safeexec/errors.hpp"
 #include "safeexec/process.hpp"
+#include "spawn_launch.hpp"
 #include "stdio_fds.hpp"
 #include "sys.hpp"
 #include "unique_fd.hpp"
@@ -112,27 +114,6 @@ std::vector<Candidate> exec_candidates(const std::string& program, const std::st
   throw e;
 }
 
-/// Blocks every signal of this thread, 1 to 64 - libc's own 32 and 33 too,
-/// which sigfillset() + pthread_sigmask() silently leave open (glibc's
-/// __libc_signal_block_all does the same raw call). A handler running in the
-/// CLONE_VM child before it reset dispositions would run on our memory.
-/// Restores the previous mask on destruction.
-class AllSignalsBlocked {
- public:
-  AllSignalsBlocked() noexcept {
-    const std::uint64_t all = ~std::uint64_t{0};
-    // Cannot fail with a valid `how` and readable/writable sets.
-    (void)::syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &old_, sizeof all);
-  }
-  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
-  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
-  ~AllSignalsBlocked() {
-    (void)::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old_, nullptr, sizeof old_);
-  }
-
- private:
-  std::uint64_t old_ = 0;
-};
 
 /// The last close-on-exec fallback scans descriptors below this bound.
 unsigned descriptor_limit() noexcept {
@@ -192,19 +173,12 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   plan.containment = containment.child_plan();
   plan.report = detail::ChildReport{0, 0, 0};
 
-  // 3. Block every signal around clone(): a handler must not run in the child
-  //    (it shares our memory) before the child has reset dispositions.
-  int pidfd = -1;
-  pid_t pid = -1;
-  int clone_errno = 0;
-  SpawnStage clone_stage = SpawnStage::clone;
-  {
-    const AllSignalsBlocked blocked;
-    pid = detail::clone_child(plan, features.pidfd_open, containment.cgroup_dir_fd(), &pidfd,
-                              &clone_stage);
-    clone_errno = errno;
-  }
-  if (pid < 0) throw_spawn(clone_stage, clone_errno, program);
+  // 3. Start the child, directly or through the spawn server (spawn_launch.cpp).
+  const detail::Launched launched =
+      detail::launch_child(plan, options, features, containment.cgroup_dir_fd());
+  const pid_t pid = launched.pid;
+  const int pidfd = launched.pidfd;
+  if (pid < 0) throw_spawn(launched.stage, launched.error, program);
   UniqueFd pidfd_owner(pidfd);
 
   // The child has exec'd or exited (CLONE_VFORK): its ends are ours to close.

@@ -1,0 +1,74 @@
+// spawn_launch.cpp - direct clone or the spawn server (spawn_launch.hpp).
+#include "spawn_launch.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <mutex>
+
+#include "child_containment.hpp"
+#include "clone_child.hpp"
+#include "signal_block.hpp"
+#include "spawn_server_client.hpp"
+
+namespace safeexec::detail {
+namespace {
+
+/// automatic: the descriptor table's size, read at most every 100 ms (one
+/// /proc/self/status read, not a walk of /proc/self/fd). It only steers the
+/// speed: a stale answer spawns correctly, on the slower path.
+bool table_is_large() noexcept {
+  using Clock = std::chrono::steady_clock;
+  static std::mutex mu;
+  static Clock::time_point next{};
+  static bool large = false;
+  const std::lock_guard<std::mutex> lock(mu);
+  const Clock::time_point now = Clock::now();
+  if (now >= next) {
+    large = descriptor_table_size() >= kAutomaticServerFdTable;
+    next = now + std::chrono::milliseconds(100);
+  }
+  return large;
+}
+
+bool use_server(const ChildPlan& plan, const SpawnOptions& options, int cgroup_dir_fd) noexcept {
+  if (kChildReportsThroughPipe) return false;  // TSan: the child is a real fork
+  SpawnStrategy s = options.spawn_strategy();
+  if (s == SpawnStrategy::process_default) s = spawn_strategy();
+  if (s == SpawnStrategy::direct) return false;
+  // The server's child is born in the server's cgroup, and a parent-death
+  // signal would follow the thread that started the server: both direct.
+  if (cgroup_dir_fd >= 0) return false;
+  if (plan.containment != nullptr && plan.containment->pdeath_signal != 0) return false;
+  return s == SpawnStrategy::server || table_is_large();
+}
+
+}  // namespace
+
+Launched launch_child(ChildPlan& plan, const SpawnOptions& options, const KernelFeatures& features,
+                      int cgroup_dir_fd) {
+  Launched out;
+  if (use_server(plan, options, cgroup_dir_fd)) {
+    const ServerSpawn s = spawn_through_server(plan);
+    if (s.sent) {
+      out.pid = s.pid;
+      out.pidfd = s.pidfd;
+      if (!features.pidfd_open && out.pidfd >= 0) {
+        // As the direct path on a kernel (or filter) without pidfds: by pid.
+        (void)::close(out.pidfd);
+        out.pidfd = -1;
+      }
+      out.error = s.clone_error;
+      out.stage = s.clone_stage;
+      plan.report = s.report;
+      return out;
+    }
+  }
+  const AllSignalsBlocked blocked;
+  out.pid = clone_child(plan, features.pidfd_open, cgroup_dir_fd, &out.pidfd, &out.stage);
+  out.error = errno;
+  return out;
+}
+
+}  // namespace safeexec::detail

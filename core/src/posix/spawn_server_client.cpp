@@ -1,0 +1,527 @@
+// spawn_server_client.cpp - the library's end of the spawn server (issue 20;
+// spawn_server_client.hpp, spawn_wire.hpp).
+//
+// What the server keeps from its start is what its CLONE_PARENT children
+// inherit from it rather than from the caller: credentials, capabilities,
+// rlimits, process group and session, no_new_privs and the seccomp mode. Each request compares them
+// with the caller's current ones and restarts the server on a difference
+// (22 cheap system calls), so nothing it holds can be stale. What a child
+// inherits per spawn - working directory, umask, ignored signals, 0-2 - is
+// sent with each request instead.
+#include "spawn_server_client.hpp"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "child_ref.hpp"
+#include "process_access.hpp"
+#include "process_state.hpp"
+#include "safeexec/process.hpp"
+#include "safeexec/testing/spawn_server.hpp"
+#include "spawn_wire.hpp"
+#include "sys.hpp"
+#include "unique_fd.hpp"
+
+#ifndef SAFEEXEC_SPAWN_SERVER_PATHS
+#define SAFEEXEC_SPAWN_SERVER_PATHS ""
+#endif
+
+namespace safeexec::detail {
+namespace {
+
+/// What a CLONE_PARENT child inherits from the server, not from the caller.
+struct Identity {
+  std::array<uid_t, 3> uids{};
+  std::array<gid_t, 3> gids{};
+  std::vector<gid_t> groups;
+  std::array<rlimit64, RLIM_NLIMITS> limits{};
+  pid_t pgid = 0;  ///< the child's group and session are the server's
+  pid_t sid = 0;
+  int no_new_privs = 0;
+  int seccomp = 0;
+  std::array<__user_cap_data_struct, 2> caps{};
+
+  bool operator==(const Identity& o) const noexcept {
+    return uids == o.uids && gids == o.gids && groups == o.groups &&
+           std::memcmp(limits.data(), o.limits.data(), sizeof limits) == 0 && pgid == o.pgid &&
+           sid == o.sid && no_new_privs == o.no_new_privs && seccomp == o.seccomp &&
+           std::memcmp(caps.data(), o.caps.data(), sizeof caps) == 0;
+  }
+};
+
+Identity current_identity() {
+  Identity id;
+  (void)::getresuid(&id.uids[0], &id.uids[1], &id.uids[2]);
+  (void)::getresgid(&id.gids[0], &id.gids[1], &id.gids[2]);
+  const int n = ::getgroups(0, nullptr);
+  if (n > 0) {
+    id.groups.resize(static_cast<std::size_t>(n));
+    id.groups.resize(static_cast<std::size_t>(std::max(0, ::getgroups(n, id.groups.data()))));
+  }
+  for (int r = 0; r < RLIM_NLIMITS; ++r) {
+    (void)::syscall(SYS_prlimit64, 0, r, nullptr, &id.limits[static_cast<std::size_t>(r)]);
+  }
+  id.pgid = ::getpgrp();
+  id.sid = ::getsid(0);
+  id.no_new_privs = ::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
+  id.seccomp = ::prctl(PR_GET_SECCOMP, 0, 0, 0, 0);
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  (void)::syscall(SYS_capget, &header, id.caps.data());
+  return id;
+}
+
+/// /proc/self/status: the umask and the descriptor table's size. Raw
+/// open(), not the test seam's: a test that fails the library's opens means
+/// the stdio plan's.
+bool read_status(int* umask_out, unsigned* fdsize_out) noexcept {
+  const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  std::size_t len = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd, buf + len, sizeof buf - 1 - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    len += static_cast<std::size_t>(n);
+    if (len == sizeof buf - 1) break;
+  }
+  (void)::close(fd);
+  buf[len] = '\0';
+  bool found = false;
+  if (const char* u = std::strstr(buf, "\nUmask:"); u != nullptr && umask_out != nullptr) {
+    *umask_out = static_cast<int>(std::strtol(u + 7, nullptr, 8));
+    found = true;
+  }
+  if (const char* f = std::strstr(buf, "\nFDSize:"); f != nullptr && fdsize_out != nullptr) {
+    *fdsize_out = static_cast<unsigned>(std::strtoul(f + 8, nullptr, 10));
+    found = true;
+  }
+  return found;
+}
+
+/// The caller's ignored signals (bit sig-1), through the raw call: libc
+/// refuses to report its own 32 and 33.
+std::uint64_t ignored_signals() noexcept {
+  struct KernelSigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    std::uint64_t mask;
+  };
+  std::uint64_t set = 0;
+  for (int sig = 1; sig <= 64; ++sig) {
+    KernelSigaction old{};
+    if (::syscall(SYS_rt_sigaction, sig, nullptr, &old, 8) == 0 && old.handler == SIG_IGN) {
+      set |= std::uint64_t{1} << (sig - 1);
+    }
+  }
+  return set;
+}
+
+/// The server executable: $SAFEEXEC_SPAWN_SERVER (ignored in a setuid
+/// process), else the installed one, else the build tree's.
+std::string server_path() {
+  if (const char* p = ::secure_getenv("SAFEEXEC_SPAWN_SERVER"); p != nullptr) return p;
+  const std::string list = SAFEEXEC_SPAWN_SERVER_PATHS;
+  std::size_t start = 0;
+  while (start < list.size()) {
+    std::size_t end = list.find(':', start);
+    if (end == std::string::npos) end = list.size();
+    std::string candidate = list.substr(start, end - start);
+    if (!candidate.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return {};
+}
+
+bool same_file(int fd, const struct stat& id) noexcept {
+  struct stat st {};
+  return fd >= 0 && ::fstat(fd, &st) == 0 && st.st_dev == id.st_dev && st.st_ino == id.st_ino;
+}
+
+/// Waits (bounded) for a SIGKILLed child of ours and reaps it. Polls with
+/// WNOHANG: a blocking waitid would wait for every child where the host
+/// ignores SIGCHLD.
+void kill_and_reap(pid_t pid, int pidfd) noexcept {
+  if (pidfd >= 0) {
+    (void)::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U);
+  } else {
+    (void)::kill(pid, SIGKILL);
+  }
+  for (int i = 0; i < 2000; ++i) {
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG) != 0) {
+      if (errno == EINTR) continue;
+      return;  // ECHILD: someone else reaped it
+    }
+    if (info.si_pid == pid) return;
+    if (pidfd >= 0) {
+      pollfd p{pidfd, POLLIN, 0};
+      (void)::poll(&p, 1, 1);
+    } else {
+      ::usleep(1000);
+    }
+  }
+}
+
+std::atomic<unsigned> g_spawns_through_server{0};
+std::atomic<bool> g_die_before_reply{false};
+
+class Channel {
+ public:
+  Channel() { (void)::pthread_atfork(nullptr, nullptr, &Channel::after_fork_in_child); }
+
+  ServerSpawn spawn(const ChildPlan& plan) noexcept;
+  int pid() noexcept {
+    const std::lock_guard<std::mutex> lock(mu_);
+    return running() ? server_.pid() : -1;
+  }
+  int start() noexcept {
+    const std::lock_guard<std::mutex> lock(mu_);
+    return ensure_running() ? server_.pid() : -1;
+  }
+  void reset() noexcept {
+    const std::lock_guard<std::mutex> lock(mu_);
+    if (running()) drop();
+    unavailable_for_ = 0;
+  }
+
+ private:
+  static void after_fork_in_child();
+  bool running() noexcept;
+  bool ensure_running() noexcept;
+  bool start_server() noexcept;
+  void drop() noexcept;
+  ServerSpawn send(const ChildPlan& plan, bool* retry) noexcept;
+
+  std::mutex mu_;
+  pid_t owner_ = 0;  ///< getpid() of the process whose server this is
+  UniqueFd sock_;
+  struct stat sock_id_ {};
+  struct stat pidfd_id_ {};
+  pid_t* slot_ = nullptr;  ///< the shared page the kernel writes the child's pid to
+  ChildRef server_;
+  Identity identity_;
+  pid_t unavailable_for_ = 0;  ///< the server could not start in this process
+};
+
+Channel& channel() {
+  static Channel* c = new Channel;  // never destroyed: at exit the server sees EOF and exits
+  return *c;
+}
+
+void Channel::after_fork_in_child() {
+  // A fork of a thread that held the lock: the copy is held by nobody here.
+  Channel& c = channel();
+  new (&c.mu_) std::mutex;
+}
+
+bool Channel::running() noexcept {
+  if (owner_ == 0) return false;
+  if (owner_ != ::getpid()) {
+    // A forked child: the socket, the slot and the server are the parent's.
+    // Our copies go (closed only where they still are what we opened), and
+    // this process starts a server of its own: a CLONE_PARENT spawn through
+    // the parent's server would make the parent, not us, the child's parent.
+    if (same_file(sock_.get(), sock_id_)) {
+      sock_.reset();
+    } else {
+      (void)sock_.release();
+    }
+    if (slot_ != nullptr) (void)::munmap(slot_, 4096);
+    slot_ = nullptr;
+    if (same_file(server_.pidfd(), pidfd_id_)) {
+      server_.clear();
+    } else {
+      new ChildRef(std::move(server_));  // NOLINT: not ours to close; leaked on purpose
+      server_ = ChildRef();
+    }
+    owner_ = 0;
+    unavailable_for_ = 0;
+    return false;
+  }
+  return true;
+}
+
+void Channel::drop() noexcept {
+  sock_.reset();  // the server sees EOF and exits
+  if (server_) kill_and_reap(server_.pid(), server_.pidfd());
+  server_.clear();
+  if (slot_ != nullptr) (void)::munmap(slot_, 4096);
+  slot_ = nullptr;
+  owner_ = 0;
+}
+
+bool Channel::ensure_running() noexcept {
+  if (running()) {
+    if (current_identity() == identity_) return true;
+    drop();  // the caller changed credentials or limits: a server started now inherits them
+  }
+  if (unavailable_for_ == ::getpid()) return false;
+  return start_server();
+}
+
+bool Channel::start_server() noexcept {
+  try {
+    const std::string path = server_path();
+    // Without /proc/self/status the caller's umask cannot be sent: no server.
+    int caller_umask = 0;
+    if (path.empty() || !read_status(&caller_umask, nullptr)) {
+      unavailable_for_ = ::getpid();
+      return false;
+    }
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return false;
+    UniqueFd ours(sv[0]);
+    UniqueFd theirs(sv[1]);
+    UniqueFd slot_fd(
+        static_cast<int>(::syscall(SYS_memfd_create, "safeexec-spawn-slot", MFD_CLOEXEC)));
+    if (!slot_fd || ::ftruncate(slot_fd.get(), 4096) != 0) return false;
+    void* map = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, slot_fd.get(), 0);
+    if (map == MAP_FAILED) return false;
+    const Identity identity = current_identity();
+    SpawnOptions o;
+    o.spawn_strategy(SpawnStrategy::direct)
+        .stdin_from(StdioRoute::null())
+        .stdout_to(StdioRoute::null())
+        .stderr_to(StdioRoute::null())
+        .inherit_env(EnvInherit::none())
+        .reset_ignored_signals(true)
+        // In the caller's group and session (no new group): its children are born there.
+        .keep_fd(theirs.get())
+        .keep_fd(slot_fd.get());
+    ChildRef server;
+    try {
+      Process p = create_process({path, "--socket=" + std::to_string(theirs.get()),
+                                  "--slot=" + std::to_string(slot_fd.get())},
+                                 o);
+      server = std::move(ProcessAccess::state(p).child);  // the handle has no child left to kill
+    } catch (const SpawnError& e) {
+      // No such program: for good. A clone or pipe failure (EAGAIN, EMFILE):
+      // this spawn goes direct, the next one tries again.
+      (void)::munmap(map, 4096);
+      if (e.stage() == SpawnStage::exec || e.stage() == SpawnStage::path_lookup) {
+        unavailable_for_ = ::getpid();
+      }
+      return false;
+    } catch (const Error&) {
+      (void)::munmap(map, 4096);
+      return false;
+    }
+    theirs.reset();
+    slot_fd.reset();
+    wire::Hello hello{};
+    pollfd pfd{ours.get(), POLLIN, 0};
+    const bool greeted =
+        ::poll(&pfd, 1, 5000) == 1 &&
+        ::recv(ours.get(), &hello, sizeof hello, 0) == static_cast<ssize_t>(sizeof hello) &&
+        hello.magic == wire::kHelloMagic && hello.server_pid == server.pid() &&
+        hello.can_clone == 1;
+    if (!greeted) {  // not our server, a stale one with another protocol, or no clone3 here
+      kill_and_reap(server.pid(), server.pidfd());
+      (void)::munmap(map, 4096);
+      unavailable_for_ = ::getpid();
+      return false;
+    }
+    (void)::fstat(ours.get(), &sock_id_);
+    if (server.pidfd() >= 0) (void)::fstat(server.pidfd(), &pidfd_id_);
+    sock_ = std::move(ours);
+    server_ = std::move(server);
+    slot_ = static_cast<pid_t*>(map);
+    identity_ = identity;
+    owner_ = ::getpid();
+    return true;
+  } catch (...) {  // std::bad_alloc: spawn directly
+    return false;
+  }
+}
+
+ServerSpawn Channel::spawn(const ChildPlan& plan) noexcept {
+  ServerSpawn out;
+  const std::lock_guard<std::mutex> lock(mu_);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!ensure_running()) return out;
+    // The clone seam stands for the server's clone (once the server is
+    // there), so fault tests mean the same on both paths.
+    if (attempt == 0 && sys::clone_fault() != 0) {
+      out.sent = true;
+      out.clone_error = errno;
+      return out;
+    }
+    bool retry = false;
+    out = send(plan, &retry);
+    if (!retry) return out;
+    drop();  // it had died before this request: start another one for it
+  }
+  return ServerSpawn{};
+}
+
+ServerSpawn Channel::send(const ChildPlan& plan, bool* retry) noexcept {
+  ServerSpawn out;
+  try {
+    int caller_umask = 0;
+    if (!read_status(&caller_umask, nullptr)) return out;
+    UniqueFd cwd(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!cwd) return out;
+    std::vector<int> fds{cwd.get()};
+    wire::EncodeInput in{};
+    in.plan = &plan;
+    for (int i = 0; i < 3; ++i) {
+      // -1 means "the caller's own": the server's 0-2 are /dev/null.
+      int src = plan.stdio_src[i];
+      if (src < 0 && ::fcntl(i, F_GETFD) >= 0)
+        src = i;  // NOLINT(cppcoreguidelines-pro-type-vararg)
+      in.stdio_index[i] = src < 0 ? -1 : static_cast<std::int32_t>(fds.size());
+      if (src >= 0) fds.push_back(src);
+    }
+    for (std::size_t i = 0; i < plan.keep_count; ++i) fds.push_back(plan.keep_fds[i]);
+    if (fds.size() > wire::kMaxFds) return out;
+    in.flags = (plan.new_process_group ? wire::kNewProcessGroup : 0U) |
+               (plan.reset_ignored_signals ? wire::kResetIgnored : 0U) |
+               (plan.use_close_range ? wire::kUseCloseRange : 0U);
+    if (g_die_before_reply.exchange(false)) in.flags |= wire::kDieBeforeReply;
+    in.caller_umask = caller_umask;
+    in.ignored = plan.reset_ignored_signals ? 0 : ignored_signals();
+    in.fd_count = static_cast<std::uint32_t>(fds.size());
+    std::vector<char> request;
+    if (!wire::encode_request(in, request)) return out;
+
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+    iovec iov{request.data(), request.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(cm), fds.data(), sizeof(int) * fds.size());
+    __atomic_store_n(slot_, 0, __ATOMIC_SEQ_CST);
+    ssize_t sent = -1;
+    do {
+      sent = ::sendmsg(sock_.get(), &msg, MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0) {
+      // EPIPE, ECONNRESET: the server had died before this request.
+      *retry = errno == EPIPE || errno == ECONNRESET;
+      return out;
+    }
+    out.sent = true;
+
+    wire::Reply reply{};
+    alignas(cmsghdr) char reply_control[CMSG_SPACE(sizeof(int))] = {};
+    iovec riov{&reply, sizeof reply};
+    msghdr rmsg{};
+    rmsg.msg_iov = &riov;
+    rmsg.msg_iovlen = 1;
+    rmsg.msg_control = reply_control;
+    rmsg.msg_controllen = sizeof reply_control;
+    ssize_t got = -1;
+    do {
+      got = ::recvmsg(sock_.get(), &rmsg, MSG_CMSG_CLOEXEC);
+    } while (got < 0 && errno == EINTR);
+    int pidfd = -1;
+    if (got > 0) {
+      for (cmsghdr* c = CMSG_FIRSTHDR(&rmsg); c != nullptr; c = CMSG_NXTHDR(&rmsg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+            c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+          std::memcpy(&pidfd, CMSG_DATA(c), sizeof pidfd);
+        }
+      }
+    }
+    if (got != static_cast<ssize_t>(sizeof reply) || reply.magic != wire::kReplyMagic ||
+        (reply.pid > 0 && reply.pid != __atomic_load_n(slot_, __ATOMIC_SEQ_CST))) {
+      // The server died (or broke the protocol) with our request: a child
+      // it made is ours (CLONE_PARENT) and its pid is in the slot, written
+      // by the kernel before the child ran. Kill and reap it: the caller
+      // gets an error, and no child is left that nobody knows of.
+      if (pidfd >= 0) (void)::close(pidfd);
+      const pid_t orphan = __atomic_load_n(slot_, __ATOMIC_SEQ_CST);
+      if (orphan > 0) {
+        UniqueFd orphan_fd(sys::pidfd_open(orphan));
+        kill_and_reap(orphan, orphan_fd.get());
+      }
+      drop();
+      out.clone_error = EPIPE;
+      out.clone_stage = SpawnStage::spawn_server;
+      return out;
+    }
+    if (reply.pid <= 0 && reply.clone_stage == static_cast<int>(SpawnStage::clone) &&
+        (reply.clone_error == ENOSYS || reply.clone_error == EINVAL || reply.clone_error == E2BIG ||
+         reply.clone_error == EPERM)) {
+      // The server's clone3 (CLONE_PARENT | CLONE_PIDFD) is not there: not
+      // x86-64, a kernel before 5.3, or a filter. Direct spawns from now on.
+      drop();
+      unavailable_for_ = ::getpid();
+      return ServerSpawn{};
+    }
+    out.pid = reply.pid > 0 ? reply.pid : -1;
+    out.pidfd = pidfd;
+    out.clone_error = reply.clone_error;
+    out.clone_stage = static_cast<SpawnStage>(reply.clone_stage);
+    out.report = reply.report;
+    g_spawns_through_server.fetch_add(1, std::memory_order_relaxed);
+    return out;
+  } catch (...) {  // std::bad_alloc before anything was sent
+    return ServerSpawn{};
+  }
+}
+
+}  // namespace
+
+ServerSpawn spawn_through_server(const ChildPlan& plan) noexcept {
+  return channel().spawn(plan);
+}
+
+unsigned descriptor_table_size() noexcept {
+  unsigned size = 0;
+  return read_status(nullptr, &size) ? size : 0;
+}
+
+}  // namespace safeexec::detail
+
+#if defined(SAFEEXEC_FAULT_INJECTION)
+namespace safeexec::testing {
+
+int spawn_server_pid() noexcept {
+  return ::safeexec::detail::channel().pid();
+}
+int start_spawn_server() noexcept {
+  return ::safeexec::detail::channel().start();
+}
+void kill_spawn_server_before_next_reply() noexcept {
+  ::safeexec::detail::g_die_before_reply.store(true);
+}
+void reset_spawn_server() noexcept {
+  ::safeexec::detail::channel().reset();
+}
+unsigned spawns_through_server() noexcept {
+  return ::safeexec::detail::g_spawns_through_server.load();
+}
+
+}  // namespace safeexec::testing
+#endif

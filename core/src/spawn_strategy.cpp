@@ -1,0 +1,41 @@
+// spawn_strategy.cpp - the process-wide spawn strategy (spawn_strategy.hpp).
+#include "safeexec/spawn_strategy.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+namespace safeexec {
+namespace {
+
+constexpr int kUnread = -1;
+std::atomic<int> g_strategy{kUnread};
+
+SpawnStrategy from_environment() noexcept {
+  // Read once, before any spawn of ours could be racing a setenv of the host.
+  const char* v = std::getenv("SAFEEXEC_SPAWN_STRATEGY");  // NOLINT(concurrency-mt-unsafe)
+  if (v == nullptr) return SpawnStrategy::direct;
+  if (std::strcmp(v, "server") == 0) return SpawnStrategy::server;
+  if (std::strcmp(v, "automatic") == 0) return SpawnStrategy::automatic;
+  return SpawnStrategy::direct;
+}
+
+}  // namespace
+
+void set_spawn_strategy(SpawnStrategy s) noexcept {
+  if (s == SpawnStrategy::process_default) s = SpawnStrategy::direct;
+  g_strategy.store(static_cast<int>(s), std::memory_order_relaxed);
+}
+
+SpawnStrategy spawn_strategy() noexcept {
+  int v = g_strategy.load(std::memory_order_relaxed);
+  if (v == kUnread) {
+    int expected = kUnread;
+    (void)g_strategy.compare_exchange_strong(expected, static_cast<int>(from_environment()),
+                                             std::memory_order_relaxed);
+    v = g_strategy.load(std::memory_order_relaxed);
+  }
+  return static_cast<SpawnStrategy>(v);
+}
+
+}  // namespace safeexec

@@ -1,0 +1,226 @@
+// test_spawn_server.cpp - the spawn server strategy (issue 20): the child is
+// the caller's own, only what the request names reaches it, and each failure
+// mode (server killed mid-request or between requests, a forked caller, a
+// server that cannot start) ends in a typed error or a direct spawn, never a
+// lost child.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "leak_check.hpp"
+#include "safeexec/safeexec.hpp"
+#include "safeexec/testing/spawn_server.hpp"
+#include "test_child.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using safeexec_test::child_cmd;
+namespace testing_hooks = safeexec::testing;
+
+/// The leak check of LeakChecked, around a server this test owns: none at
+/// the snapshot, none left (killed and reaped) at the end.
+class SpawnServer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing_hooks::reset_spawn_server();
+    testing_hooks::clear_faults();
+    // Where the server cannot run (no x86-64 clone3, or a ci/kernels profile
+    // that refuses clone3 or pidfds) only the fallback can be checked.
+    const bool fallback_check =
+        std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) ==
+        "ServerThatCannotStartMeansDirectSpawn";
+    if (!fallback_check && testing_hooks::start_spawn_server() < 0) {
+      testing_hooks::reset_spawn_server();
+      GTEST_SKIP() << "the spawn server cannot run here: every spawn is direct (checked by "
+                      "ServerThatCannotStartMeansDirectSpawn)";
+    }
+    testing_hooks::reset_spawn_server();
+    fds_before_ = safeexec_test::open_fds();
+  }
+  void TearDown() override {
+    if (IsSkipped()) return;
+    testing_hooks::reset_spawn_server();
+    EXPECT_EQ(safeexec_test::open_fds(), fds_before_);
+    int status = 0;
+    errno = 0;
+    const pid_t r = ::waitpid(-1, &status, WNOHANG);
+    EXPECT_TRUE(r == -1 && errno == ECHILD) << "a child was left behind: waitpid said " << r;
+  }
+  static safeexec::SpawnOptions via_server() {
+    return safeexec::SpawnOptions{}.spawn_strategy(safeexec::SpawnStrategy::server);
+  }
+  safeexec_test::FdTable fds_before_;
+};
+
+int run_exit(int code, safeexec::SpawnOptions o) {
+  safeexec::Process p = safeexec::create_process(child_cmd({"exit", std::to_string(code)}), o);
+  const safeexec::ExitStatus s = p.wait();
+  return s.exit_code();
+}
+
+TEST_F(SpawnServer, ChildIsTheCallersOwnAndWaitWorks) {
+  const unsigned before = testing_hooks::spawns_through_server();
+  safeexec::Process p = safeexec::create_process(child_cmd({"pgid"}), via_server().stdout_pipe());
+  const std::string out = p.communicate({}, safeexec::deadline_after(10s)).out;
+  EXPECT_EQ(testing_hooks::spawns_through_server(), before + 1) << "the server was not used";
+  ASSERT_GT(testing_hooks::spawn_server_pid(), 0);
+  // In our process group (not the server's own), reaped by us.
+  EXPECT_EQ(out, std::to_string(p.pid()) + " " + std::to_string(::getpgrp()) + "\n");
+  EXPECT_TRUE(p.wait().success());
+  EXPECT_EQ(run_exit(7, via_server()), 7);
+}
+
+TEST_F(SpawnServer, OnlyRequestedDescriptorsReachTheChild) {
+  // An inheritable descriptor of ours, and one kept on purpose: the child
+  // sees 0-2 and the kept one, on its own number, and nothing of the
+  // server's (its socket, the caller's cwd it was sent).
+  const int stray = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC on purpose
+  const int kept = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(stray, 3);
+  ASSERT_GE(kept, 3);
+  const unsigned before = testing_hooks::spawns_through_server();
+  const std::string seen = safeexec_test::fds_seen_by_child(via_server().keep_fd(kept));
+  EXPECT_EQ(testing_hooks::spawns_through_server(), before + 1);
+  EXPECT_EQ(seen, "0 1 2 " + std::to_string(kept));
+  ::close(stray);
+  ::close(kept);
+}
+
+TEST_F(SpawnServer, CwdAndUmaskAreTheCallersAtEachSpawn) {
+  ASSERT_EQ(run_exit(0, via_server()), 0);  // the server runs from here on
+  safeexec_test::TempDir dir;
+  char old_cwd[4096];
+  ASSERT_NE(::getcwd(old_cwd, sizeof old_cwd), nullptr);
+  ASSERT_EQ(::chdir(dir.path().c_str()), 0);
+  const mode_t old_umask = ::umask(027);
+  safeexec::Process p = safeexec::create_process(child_cmd({"cwd"}), via_server().stdout_pipe());
+  const std::string out = p.communicate({}, safeexec::deadline_after(10s)).out;
+  safeexec::Process s = safeexec::create_process(child_cmd({"sleep", "10"}), via_server());
+  const std::string child_umask = safeexec_test::proc_status_field(s.pid(), "Umask");
+  (void)s.terminate(0ms);
+  ::umask(old_umask);
+  ASSERT_EQ(::chdir(old_cwd), 0);
+  EXPECT_EQ(out, std::filesystem::canonical(dir.path()).string() + "\n");
+  EXPECT_EQ(child_umask, "0027");
+  EXPECT_TRUE(p.wait().success());
+}
+
+TEST_F(SpawnServer, KilledMidRequestGivesTypedErrorLeavesNoChildAndRestarts) {
+  ASSERT_EQ(run_exit(0, via_server()), 0);
+  const int first = testing_hooks::spawn_server_pid();
+  ASSERT_GT(first, 0);
+  // The server clones the child, then dies before it replies: the child is
+  // ours (CLONE_PARENT) but we never got its pidfd.
+  testing_hooks::kill_spawn_server_before_next_reply();
+  try {
+    safeexec::Process p = safeexec::create_process(child_cmd({"sleep", "30"}), via_server());
+    ADD_FAILURE() << "the spawn succeeded although the server died before replying";
+  } catch (const safeexec::SpawnError& e) {
+    EXPECT_EQ(e.stage(), safeexec::SpawnStage::spawn_server) << e.what();
+  }
+  // No child left at all: the orphan was killed and reaped, the dead server reaped.
+  int status = 0;
+  errno = 0;
+  EXPECT_EQ(::waitpid(-1, &status, WNOHANG), -1);
+  EXPECT_EQ(errno, ECHILD);
+  // The next request starts a new server.
+  EXPECT_EQ(run_exit(4, via_server()), 4);
+  EXPECT_GT(testing_hooks::spawn_server_pid(), 0);
+  EXPECT_NE(testing_hooks::spawn_server_pid(), first);
+}
+
+TEST_F(SpawnServer, KilledBetweenRequestsIsRestarted) {
+  ASSERT_EQ(run_exit(0, via_server()), 0);
+  const int first = testing_hooks::spawn_server_pid();
+  ASSERT_GT(first, 0);
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  ASSERT_TRUE(safeexec_test::eventually([&] { return safeexec_test::proc_state(first) == 'Z'; }));
+  const unsigned before = testing_hooks::spawns_through_server();
+  EXPECT_EQ(run_exit(5, via_server()), 5);
+  EXPECT_EQ(testing_hooks::spawns_through_server(), before + 1);
+  EXPECT_NE(testing_hooks::spawn_server_pid(), first);
+}
+
+TEST_F(SpawnServer, ForkedCallerStartsItsOwnServer) {
+  ASSERT_EQ(run_exit(0, via_server()), 0);
+  const int parents = testing_hooks::spawn_server_pid();
+  ASSERT_GT(parents, 0);
+  const int status = safeexec_test::run_forked([&] {
+    // Through the parent's server the command would be the parent's child:
+    // this process could not wait for it.
+    int code = 0;
+    try {
+      code = run_exit(6, via_server());
+    } catch (const std::exception&) {
+      return 20;
+    }
+    if (code != 6) return 21;
+    const int ours = testing_hooks::spawn_server_pid();
+    if (ours <= 0 || ours == parents) return 22;
+    if (::getppid() == ours) return 23;
+    return 0;
+  });
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "20: spawn threw, 21: status lost, 22: parent's server";
+  // Nothing of the fork's landed here, and our server still serves us.
+  EXPECT_EQ(testing_hooks::spawn_server_pid(), parents);
+  EXPECT_EQ(run_exit(8, via_server()), 8);
+}
+
+TEST_F(SpawnServer, ServerThatCannotStartMeansDirectSpawn) {
+  const char* old = std::getenv("SAFEEXEC_SPAWN_SERVER");
+  const std::string saved = old != nullptr ? old : "";
+  ASSERT_EQ(::setenv("SAFEEXEC_SPAWN_SERVER", "/nonexistent/safeexec-spawn-server", 1), 0);
+  testing_hooks::reset_spawn_server();
+  const unsigned before = testing_hooks::spawns_through_server();
+  EXPECT_EQ(run_exit(3, via_server()), 3);
+  EXPECT_EQ(testing_hooks::spawns_through_server(), before);
+  EXPECT_EQ(testing_hooks::spawn_server_pid(), -1);
+  if (old != nullptr) {
+    ::setenv("SAFEEXEC_SPAWN_SERVER", saved.c_str(), 1);
+  } else {
+    ::unsetenv("SAFEEXEC_SPAWN_SERVER");
+  }
+}
+
+TEST_F(SpawnServer, SpawnFailureIsTheDirectPathsTypedError) {
+  try {
+    safeexec::Process p = safeexec::create_process({"/nonexistent/program"}, via_server());
+    ADD_FAILURE() << "spawned a program that does not exist";
+  } catch (const safeexec::SpawnError& e) {
+    EXPECT_EQ(e.stage(), safeexec::SpawnStage::exec);
+    EXPECT_EQ(e.error_code(), ENOENT);
+  }
+  safeexec_test::TempDir dir;
+  try {
+    safeexec::Process p = safeexec::create_process(child_cmd({"exit", "0"}),
+                                                   via_server().cwd(dir.path() + "/missing"));
+    ADD_FAILURE() << "spawned into a directory that does not exist";
+  } catch (const safeexec::SpawnError& e) {
+    EXPECT_EQ(e.stage(), safeexec::SpawnStage::chdir);
+  }
+}
+
+TEST_F(SpawnServer, AutomaticTakesTheServerForALargeTable) {
+  std::vector<int> fds;
+  for (unsigned i = 0; i < safeexec::kAutomaticServerFdTable + 64; ++i) {
+    fds.push_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  }
+  const unsigned before = testing_hooks::spawns_through_server();
+  const auto automatic =
+      safeexec::SpawnOptions{}.spawn_strategy(safeexec::SpawnStrategy::automatic);
+  EXPECT_EQ(run_exit(2, automatic), 2);
+  EXPECT_EQ(testing_hooks::spawns_through_server(), before + 1);
+  for (int fd : fds) ::close(fd);
+}
+
+}  // namespace
