@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 
 namespace safeexec::detail {
@@ -48,6 +49,19 @@ class CancelState {
       if (cancelled()) fire_wake(wake_);
     }
     return wake_;
+  }
+
+  /// Closes the wake object when `self` is the state's only owner (a
+  /// handle's own, not a source's that other runs share): a handle holds no
+  /// descriptor between pumps; the next pump's wake() makes a new one. Under
+  /// the mutex, so a concurrent cancel() fires either the old object or none.
+  static void release_if_unshared(const std::shared_ptr<CancelState>& self) noexcept {
+    if (!self || self.use_count() != 1) return;
+    const std::lock_guard<std::mutex> lock(self->mutex_);
+    if (self->wake_ != kNoWake) {
+      close_wake(self->wake_);
+      self->wake_ = kNoWake;
+    }
   }
 
  private:

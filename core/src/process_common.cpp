@@ -127,6 +127,12 @@ Output Process::communicate(const Streams& streams, std::string_view input,
   };
 
   const auto cancelled = [&] { return detail::stop_cancelled(*this, "communicate", output); };
+  // The wake object a cancel fires lives as long as this call (F05: a handle
+  // holds no descriptor between calls; the model property counts them).
+  struct WakeRelease {
+    const std::shared_ptr<detail::CancelState>& c;
+    ~WakeRelease() { detail::CancelState::release_if_unshared(c); }
+  } const release_wake{s.cancel};
 
   detail::PumpResult r;
   {

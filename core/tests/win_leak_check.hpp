@@ -11,6 +11,8 @@
 // tlhelp32.h needs windows.h first.
 #include <tlhelp32.h>
 
+#include <chrono>
+#include <future>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -110,6 +112,21 @@ class LeakChecked : public ::testing::Test {
         (void)safeexec::execute_async({"safeexec-warm-up-no-such-program"}).get();
       } catch (const std::exception&) {
       }
+#ifdef SAFEEXEC_TEST_CHILD
+      // A queued run with a timeout starts the queue-deadline timer thread
+      // (once, kept); concurrent runs make the pool's threads wait and wake
+      // (winpthreads makes its wait objects on first use).
+      try {
+        std::vector<std::future<safeexec::ExecuteResult>> runs;
+        for (int i = 0; i < 6; ++i) {
+          runs.push_back(safeexec::execute_async(
+              {SAFEEXEC_TEST_CHILD, "exit", "0"},
+              safeexec::ExecuteOptions{}.timeout(std::chrono::seconds(60))));
+        }
+        for (auto& r : runs) (void)r.get();
+      } catch (const std::exception&) {
+      }
+#endif
       return true;
     }();
     (void)done;

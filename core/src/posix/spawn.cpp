@@ -114,7 +114,6 @@ std::vector<Candidate> exec_candidates(const std::string& program, const std::st
   throw e;
 }
 
-
 /// The last close-on-exec fallback scans descriptors below this bound.
 unsigned descriptor_limit() noexcept {
   rlimit rl{};
