@@ -191,8 +191,10 @@ pid_t clone3_into_cgroup(ChildPlan& plan, const ChildStack& stack, bool want_pid
 }  // namespace
 
 #if defined(__x86_64__)
-__attribute__((noinline)) pid_t clone_child_for_parent(ChildPlan& plan, int* pidfd,
-                                                       pid_t* pid_slot) {
+// pid_slot is written by the kernel (CLONE_PARENT_SETTID), not by us.
+__attribute__((noinline)) pid_t clone_child_for_parent(
+    ChildPlan& plan, int* pidfd,
+    pid_t* pid_slot) {  // NOLINT(readability-non-const-parameter): the kernel writes it
   *pidfd = -1;
   if (sys::clone_fault() != 0) return -1;
   const ChildStack stack;
