@@ -5,7 +5,15 @@ SAFEEXEC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export SAFEEXEC_ROOT
 JOBS="${JOBS:-$(nproc)}"
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Each progress line carries the time since the first script of this run
+# started (SAFEEXEC_T0, inherited by the scripts it calls), so a log shows
+# where a run's minutes went.
+SAFEEXEC_T0="${SAFEEXEC_T0:-$(date +%s)}"
+export SAFEEXEC_T0
+say() {
+  local t=$(($(date +%s) - SAFEEXEC_T0))
+  printf '\033[1m==> [%d:%02d] %s\033[0m\n' $((t / 60)) $((t % 60)) "$*" >&2
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # ensure_packages PKG...: apt-get installs whichever of PKG are missing
