@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -136,6 +137,81 @@ TEST_F(SpawnServer, KilledMidRequestGivesTypedErrorLeavesNoChildAndRestarts) {
   EXPECT_EQ(run_exit(4, via_server()), 4);
   EXPECT_GT(testing_hooks::spawn_server_pid(), 0);
   EXPECT_NE(testing_hooks::spawn_server_pid(), first);
+}
+
+TEST_F(SpawnServer, ServerDeathLosesNoStatusOfAChildItStarted) {
+  // The child exits at once; then its server dies. Had the server been the
+  // child's parent, the child would now be init's and its status gone; it is
+  // ours (CLONE_PARENT), so the status waits for us.
+  safeexec::Process p = safeexec::create_process(child_cmd({"exit", "9"}), via_server());
+  const int server = testing_hooks::spawn_server_pid();
+  ASSERT_GT(server, 0);
+  ASSERT_EQ(::kill(server, SIGKILL), 0);
+  ASSERT_TRUE(safeexec_test::eventually([&] { return safeexec_test::proc_state(server) == 'Z'; }));
+  ASSERT_TRUE(safeexec_test::eventually([&] { return safeexec_test::proc_state(p.pid()) == 'Z'; }))
+      << "the child did not exit, or was reaped by someone else";
+  safeexec::ExitStatus status;
+  EXPECT_NO_THROW(status = p.wait());
+  EXPECT_EQ(status.exit_code(), 9);
+}
+
+/// Runs `spawn` on a thread; fails the test if it is not done within 20 s
+/// (then wakes the stopped server so that the thread can finish).
+template <class F>
+void expect_bounded(F spawn, int server) {
+  std::future<void> done = std::async(std::launch::async, spawn);
+  if (done.wait_for(20s) != std::future_status::ready) {
+    ADD_FAILURE() << "a spawn waited on a stopped server with no bound";
+    (void)::kill(server, SIGCONT);
+  }
+  done.get();
+}
+
+TEST_F(SpawnServer, StoppedServerIsBoundedAndTheSpawnGoesDirect) {
+  ASSERT_EQ(run_exit(0, via_server()), 0);
+  const int stopped = testing_hooks::spawn_server_pid();
+  ASSERT_GT(stopped, 0);
+  testing_hooks::set_spawn_server_reply_bound(300);
+  ASSERT_EQ(::kill(stopped, SIGSTOP), 0);
+  ASSERT_TRUE(safeexec_test::eventually([&] { return safeexec_test::proc_state(stopped) == 'T'; }));
+  const unsigned before = testing_hooks::spawns_through_server();
+  // The server never took the request: nothing ran, so the spawn is made
+  // directly and succeeds; the stopped server is killed and reaped.
+  expect_bounded([&] { EXPECT_EQ(run_exit(5, via_server()), 5); }, stopped);
+  testing_hooks::set_spawn_server_reply_bound(0);
+  EXPECT_EQ(testing_hooks::spawns_through_server(), before);
+  EXPECT_NE(safeexec_test::proc_state(stopped), 'T') << "the stopped server was left behind";
+  EXPECT_EQ(run_exit(6, via_server()), 6);
+  EXPECT_EQ(testing_hooks::spawns_through_server(), before + 1) << "no new server";
+  EXPECT_NE(testing_hooks::spawn_server_pid(), stopped);
+}
+
+TEST_F(SpawnServer, ServerHungMidRequestGivesTypedErrorAndLeavesNoChild) {
+  ASSERT_EQ(run_exit(0, via_server()), 0);
+  const int server = testing_hooks::spawn_server_pid();
+  ASSERT_GT(server, 0);
+  testing_hooks::set_spawn_server_reply_bound(300);
+  // The server clones the child, then stops before its reply.
+  testing_hooks::stop_spawn_server_before_next_reply();
+  expect_bounded(
+      [&] {
+        try {
+          safeexec::Process p = safeexec::create_process(child_cmd({"sleep", "30"}), via_server());
+          ADD_FAILURE() << "the spawn succeeded although its reply never came";
+        } catch (const safeexec::SpawnError& e) {
+          EXPECT_EQ(e.stage(), safeexec::SpawnStage::spawn_server) << e.what();
+          EXPECT_EQ(e.error_code(), ETIMEDOUT) << e.what();
+        }
+      },
+      server);
+  testing_hooks::set_spawn_server_reply_bound(0);
+  // The child it made was killed and reaped, and so was the server.
+  int status = 0;
+  errno = 0;
+  EXPECT_EQ(::waitpid(-1, &status, WNOHANG), -1);
+  EXPECT_EQ(errno, ECHILD);
+  EXPECT_EQ(run_exit(4, via_server()), 4);
+  EXPECT_NE(testing_hooks::spawn_server_pid(), server);
 }
 
 TEST_F(SpawnServer, KilledBetweenRequestsIsRestarted) {

@@ -27,6 +27,7 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -188,6 +189,30 @@ void kill_and_reap(pid_t pid, int pidfd) noexcept {
 
 std::atomic<unsigned> g_spawns_through_server{0};
 std::atomic<bool> g_die_before_reply{false};
+std::atomic<bool> g_stop_before_reply{false};
+
+/// How long a request waits for the server's reply. A server that is
+/// stopped, traced or starved must not hold a spawn for ever; the bound is
+/// far above what a reply takes (one clone and the child's exec: about a
+/// millisecond here, tens under heavy load), so only a hung server meets it.
+constexpr int kReplyBoundMs = 10000;
+std::atomic<int> g_reply_bound_ms{kReplyBoundMs};
+
+/// Whether the reply (or the server's hangup) arrived within the bound.
+/// Sleeps in poll(): never spins, and EINTR keeps the deadline.
+bool reply_within_bound(int sock) noexcept {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::milliseconds(g_reply_bound_ms.load(std::memory_order_relaxed));
+  for (;;) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{sock, POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(left));
+    if (r > 0) return true;  // data, hangup or error: recvmsg says which
+    if (r < 0 && errno != EINTR) return true;
+  }
+}
 
 class Channel {
  public:
@@ -215,6 +240,7 @@ class Channel {
   bool start_server() noexcept;
   void drop() noexcept;
   ServerSpawn send(const ChildPlan& plan, bool* retry) noexcept;
+  ServerSpawn hung_server() noexcept;
 
   std::mutex mu_;
   pid_t owner_ = 0;  ///< getpid() of the process whose server this is
@@ -402,6 +428,7 @@ ServerSpawn Channel::send(const ChildPlan& plan, bool* retry) noexcept {
                (plan.reset_ignored_signals ? wire::kResetIgnored : 0U) |
                (plan.use_close_range ? wire::kUseCloseRange : 0U);
     if (g_die_before_reply.exchange(false)) in.flags |= wire::kDieBeforeReply;
+    if (g_stop_before_reply.exchange(false)) in.flags |= wire::kStopBeforeReply;
     in.caller_umask = caller_umask;
     in.ignored = plan.reset_ignored_signals ? 0 : ignored_signals();
     in.fd_count = static_cast<std::uint32_t>(fds.size());
@@ -431,6 +458,7 @@ ServerSpawn Channel::send(const ChildPlan& plan, bool* retry) noexcept {
       return out;
     }
     out.sent = true;
+    if (!reply_within_bound(sock_.get())) return hung_server();
 
     wire::Reply reply{};
     alignas(cmsghdr) char reply_control[CMSG_SPACE(sizeof(int))] = {};
@@ -491,6 +519,29 @@ ServerSpawn Channel::send(const ChildPlan& plan, bool* retry) noexcept {
   }
 }
 
+/// The reply did not come within the bound: the server is killed (it is our
+/// child) and reaped, after which the slot says for good whether it had
+/// made the child. None: nothing ran, and this spawn goes direct. One: it is
+/// ours (CLONE_PARENT) but its pidfd never came, so it is killed and reaped
+/// and the caller gets {spawn_server, ETIMEDOUT}. The next request starts a
+/// new server.
+ServerSpawn Channel::hung_server() noexcept {
+  if (server_) kill_and_reap(server_.pid(), server_.pidfd());
+  server_.clear();
+  const pid_t orphan = __atomic_load_n(slot_, __ATOMIC_SEQ_CST);
+  if (orphan > 0) {
+    UniqueFd orphan_fd(sys::pidfd_open(orphan));
+    kill_and_reap(orphan, orphan_fd.get());
+  }
+  drop();
+  if (orphan <= 0) return ServerSpawn{};
+  ServerSpawn out;
+  out.sent = true;
+  out.clone_error = ETIMEDOUT;
+  out.clone_stage = SpawnStage::spawn_server;
+  return out;
+}
+
 }  // namespace
 
 ServerSpawn spawn_through_server(const ChildPlan& plan) noexcept {
@@ -515,6 +566,13 @@ int start_spawn_server() noexcept {
 }
 void kill_spawn_server_before_next_reply() noexcept {
   ::safeexec::detail::g_die_before_reply.store(true);
+}
+void stop_spawn_server_before_next_reply() noexcept {
+  ::safeexec::detail::g_stop_before_reply.store(true);
+}
+void set_spawn_server_reply_bound(int milliseconds) noexcept {
+  ::safeexec::detail::g_reply_bound_ms.store(milliseconds > 0 ? milliseconds
+                                                              : ::safeexec::detail::kReplyBoundMs);
 }
 void reset_spawn_server() noexcept {
   ::safeexec::detail::channel().reset();

@@ -235,6 +235,7 @@ wire::Reply serve(int& sock, char* data, std::size_t size, std::vector<int>& fds
   reply.pid = pid;
   reply.report = plan.report;
   if ((h.flags & wire::kDieBeforeReply) != 0) (void)::raise(SIGKILL);
+  if ((h.flags & wire::kStopBeforeReply) != 0) (void)::raise(SIGSTOP);
   return reply;
 }
 

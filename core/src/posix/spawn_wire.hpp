@@ -45,6 +45,9 @@ enum Flags : std::uint32_t {
   /// Test only (safeexec::testing): the server SIGKILLs itself after the
   /// clone, before its reply - a server death with a request in flight.
   kDieBeforeReply = 1U << 7,
+  /// Test only: the server SIGSTOPs itself there instead - a server that
+  /// hangs (stopped, traced, starved) with a request in flight.
+  kStopBeforeReply = 1U << 8,
 };
 
 struct Hello {

@@ -11,6 +11,12 @@ int start_spawn_server() noexcept;
 /// The next request makes the server SIGKILL itself after its clone and
 /// before its reply: a server death with a request in flight.
 void kill_spawn_server_before_next_reply() noexcept;
+/// The next request makes the server SIGSTOP itself there instead: a server
+/// that hangs with a request in flight.
+void stop_spawn_server_before_next_reply() noexcept;
+/// How long a request waits for the server's reply (default 10 000 ms;
+/// 0 or less restores it).
+void set_spawn_server_reply_bound(int milliseconds) noexcept;
 /// Stops the server (killed and reaped) and forgets that it could not start.
 void reset_spawn_server() noexcept;
 /// How many spawns went through the server since the process started.
