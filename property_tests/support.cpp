@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "safeexec/env.hpp"
+#include "safeexec/spawn_strategy.hpp"
 #if defined(SAFEEXEC_FAULT_INJECTION) && SAFEEXEC_FAULT_INJECTION
 #include "safeexec/testing/fault_injection.hpp"
 #endif
@@ -63,6 +64,11 @@ std::set<int> open_fds() {
     if (fd != own) fds.insert(fd);
   }
   ::closedir(d);
+  // Under the server strategy the spawn server's channel belongs to the
+  // process (child_census.hpp); a case must leave everything else as it was.
+  if (safeexec::spawn_strategy() != safeexec::SpawnStrategy::direct) {
+    std::erase_if(fds, safeexec_test_support::is_spawn_server_descriptor);
+  }
   return fds;
 }
 
@@ -104,11 +110,13 @@ std::string ChildReport::describe() const {
 ChildReport check_and_reap_children() {
   namespace census = safeexec_test_support;
   ChildReport report;
-  report.left = our_children();
-  // The sanitizer's symbolizer, if any, is a running child of ours: then "no
-  // child has exited" (0) is the clean answer. A running child of the case
-  // shows in report.left, an exited one is returned here.
-  const bool runtime_child = census::sanitizer_runtime_child_running();
+  report.left = census::our_children_but_spawn_servers();
+  // The sanitizer's symbolizer, if any, is a running child of ours, and so
+  // is the spawn server under the server strategy: then "no child has
+  // exited" (0) is the clean answer. A running child of the case shows in
+  // report.left, an exited one is returned here.
+  const bool runtime_child =
+      census::sanitizer_runtime_child_running() || census::spawn_server_running();
   int status = 0;
   const pid_t r = ::waitpid(-1, &status, WNOHANG | __WALL);
   const bool was_runtime_child = r > 0 && census::was_sanitizer_runtime_child(r);
@@ -122,13 +130,13 @@ ChildReport check_and_reap_children() {
   if (report.empty()) return report;
   // Clean up so that the next property starts clean: these are our own
   // unreaped children, so their pids cannot have been recycled.
-  for (const ProcInfo& p : our_children()) (void)::kill(p.pid, SIGKILL);
+  for (const ProcInfo& p : census::our_children_but_spawn_servers()) (void)::kill(p.pid, SIGKILL);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (std::chrono::steady_clock::now() < deadline) {
     const pid_t w = ::waitpid(-1, &status, WNOHANG | __WALL);
     if (w < 0 && errno == ECHILD) break;
     if (w == 0) {
-      if (our_children().empty()) break;  // only the sanitizer's symbolizer is left
+      if (census::our_children_but_spawn_servers().empty()) break;  // only the process's own left
       sleep_for_ms(2);
     }
   }

@@ -61,10 +61,14 @@ std::string show_fds(const std::set<int>& fds);
 std::string show_fd_diff(const std::set<int>& before, const std::set<int>& after);
 
 /// Processes as /proc tells them, and our children without the sanitizer
-/// runtime's own helper: see core/tests/support/child_census.hpp.
+/// runtime's own helper and without a running spawn server (it belongs to
+/// the process under the server strategy): see
+/// core/tests/support/child_census.hpp.
 using safeexec_test_support::list_processes;
-using safeexec_test_support::our_children;
 using safeexec_test_support::ProcInfo;
+inline std::vector<ProcInfo> our_children() {
+  return safeexec_test_support::our_children_but_spawn_servers();
+}
 
 /// What the end-of-sequence child check found. empty() when nothing was left.
 struct ChildReport {

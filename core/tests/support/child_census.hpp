@@ -191,6 +191,53 @@ inline std::vector<ProcInfo> our_children() {
   return out;
 }
 
+/// The spawn server (safeexec/spawn_strategy.hpp) runs as
+/// "safeexec-spawn-server"; /proc's comm keeps its first 15 bytes.
+inline bool is_running_spawn_server(const ProcInfo& p) {
+  return p.state != 'Z' &&
+         read_small_file(proc_path("/" + std::to_string(p.pid) + "/comm")) == "safeexec-spawn-\n";
+}
+
+/// Our children but the sanitizer's helper and a running spawn server: the
+/// server belongs to the process (started once, kept between spawns), not
+/// to the test that happened to start it. A dead one is the library's to
+/// reap, and shows here until it has.
+inline std::vector<ProcInfo> our_children_but_spawn_servers() {
+  std::vector<ProcInfo> out = our_children();
+  out.erase(std::remove_if(out.begin(), out.end(), is_running_spawn_server), out.end());
+  return out;
+}
+
+inline bool spawn_server_running() {
+  const std::vector<ProcInfo> all = all_children();
+  return std::any_of(all.begin(), all.end(), is_running_spawn_server);
+}
+
+/// A descriptor of the process's spawn-server channel: its socket (the
+/// library makes no other socket) or the pidfd of a running server. The
+/// process keeps them between spawns and replaces them when it restarts
+/// the server (after the caller changed its rlimits or credentials), so
+/// under the server strategy they are not a test's leak. A pidfd of a dead
+/// server ("Pid: -1") is not excluded: keeping that would be a leak.
+inline bool is_spawn_server_descriptor(int fd) {
+  char target[64];
+  const std::string link = proc_path("/self/fd/") + std::to_string(fd);
+  const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+  if (n <= 0) return false;
+  const std::string what(target, static_cast<std::size_t>(n));
+  if (what.rfind("socket:", 0) == 0) return true;
+  if (what != "anon_inode:[pidfd]") return false;
+  const std::string info = read_small_file(proc_path("/self/fdinfo/") + std::to_string(fd));
+  const std::size_t at = info.find("\nPid:");
+  if (at == std::string::npos) return false;
+  const long pid = std::strtol(info.c_str() + at + 5, nullptr, 10);
+  if (pid <= 0) return false;
+  const std::string stat = read_small_file(proc_path("/" + std::to_string(pid) + "/stat"));
+  const std::size_t close = stat.rfind(')');
+  const char state = close != std::string::npos && close + 2 < stat.size() ? stat[close + 2] : '?';
+  return is_running_spawn_server(ProcInfo{static_cast<pid_t>(pid), state, 0, 0, 0});
+}
+
 /// True while the sanitizer's helper is still an unreaped child of ours: then
 /// waitpid(-1, WNOHANG) says 0 ("a child, none exited") on a clean process.
 inline bool sanitizer_runtime_child_running() {
