@@ -14,6 +14,9 @@
 //   safeexec/execute_strategy/S        as P1 through strategy S (issue 20):
 //                                      server, automatic (P1-auto, server-vs-direct)
 //   safeexec/execute_fds_S/extra_fds:N as P3 through strategy S: server, automatic
+//   safeexec/execute_mem_server/mem_mib:N
+//                                      as P2 through the server (P2-server-1024)
+//   safeexec/execute_threads_server    as P5 through one server (P5-server)
 #include <cstring>
 #include <exception>
 #include <string>
@@ -153,6 +156,22 @@ void register_safeexec() {
         ->Args({c.smoke ? 100 : 10000})
         ->Setup(setup_extra_fds);
   }
+  // P2 through the server: the caller's memory should not reach the clone
+  // either way; this says the request and the reply do not grow with it.
+  register_spawn(
+      "safeexec/execute_mem_server",
+      [tru, with](State& s) { bm_execute(s, tru, with(safeexec::SpawnStrategy::server)); })
+      ->ArgName("mem_mib")
+      ->Args({0})
+      ->Args({c.smoke ? 16 : 1024})
+      ->Setup(setup_ballast_mib);
+  // P5 through the one server of this process: its requests queue behind
+  // one lock and one socket (bench/README.md, "Spawn server").
+  register_spawn(
+      "safeexec/execute_threads_server",
+      [tru, with](State& s) { bm_execute(s, tru, with(safeexec::SpawnStrategy::server)); })
+      ->Threads(1)
+      ->Threads(2);
   register_spawn("safeexec/execute_cat", bm_execute_cat)
       ->ArgName("mib")
       ->Args({c.smoke ? 16 : 256})
