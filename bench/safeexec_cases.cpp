@@ -36,6 +36,7 @@ using benchmark::State;
 // One execute() per iteration, the argv built each time as a caller would.
 void bm_execute(State& state, const std::string& path,
                 const safeexec::SpawnOptions& spawn = safeexec::SpawnOptions{}) {
+  const bool via_server = spawn.spawn_strategy() == safeexec::SpawnStrategy::server;
   if (!setup_ok(state)) return;
   const safeexec::ExecuteOptions opts =
       safeexec::ExecuteOptions{}.process_input(std::string(kSmallInput)).spawn(spawn);
@@ -49,6 +50,14 @@ void bm_execute(State& state, const std::string& path,
         break;
       }
       counters.lap();
+    }
+    // Outside the timed loop: a server run that spawned directly measured
+    // the wrong path (server_probe.cpp).
+    if (via_server && state.thread_index() == 0 && !state.error_occurred() &&
+        !spawn_server_running()) {
+      state.SkipWithError(
+          "the server strategy spawned directly: no safeexec-spawn-server child is running "
+          "(not built or installed, or it would not start)");
     }
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
