@@ -150,9 +150,10 @@ void register_safeexec() {
   const auto with = [](safeexec::SpawnStrategy st) {
     return safeexec::SpawnOptions{}.spawn_strategy(st);
   };
-  register_spawn("safeexec/execute_strategy/server", [tru, with](State& s) {
+  const auto via_server = [tru, with](State& s) {
     bm_execute(s, tru, with(safeexec::SpawnStrategy::server));
-  });
+  };
+  register_spawn("safeexec/execute_strategy/server", via_server);
   register_spawn("safeexec/execute_strategy/automatic", [tru, with](State& s) {
     bm_execute(s, tru, with(safeexec::SpawnStrategy::automatic));
   });
@@ -167,20 +168,14 @@ void register_safeexec() {
   }
   // P2 through the server: the caller's memory should not reach the clone
   // either way; this says the request and the reply do not grow with it.
-  register_spawn(
-      "safeexec/execute_mem_server",
-      [tru, with](State& s) { bm_execute(s, tru, with(safeexec::SpawnStrategy::server)); })
+  register_spawn("safeexec/execute_mem_server", via_server)
       ->ArgName("mem_mib")
       ->Args({0})
       ->Args({c.smoke ? 16 : 1024})
       ->Setup(setup_ballast_mib);
   // P5 through the one server of this process: its requests queue behind
   // one lock and one socket (bench/README.md, "Spawn server").
-  register_spawn(
-      "safeexec/execute_threads_server",
-      [tru, with](State& s) { bm_execute(s, tru, with(safeexec::SpawnStrategy::server)); })
-      ->Threads(1)
-      ->Threads(2);
+  register_spawn("safeexec/execute_threads_server", via_server)->Threads(1)->Threads(2);
   register_spawn("safeexec/execute_cat", bm_execute_cat)
       ->ArgName("mib")
       ->Args({c.smoke ? 16 : 256})
