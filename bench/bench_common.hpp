@@ -134,6 +134,10 @@ void setup_payload_mib(const benchmark::State& state);  // range(0) MiB payload
 /// False (and the benchmark skipped with the reason) when its Setup() failed.
 bool setup_ok(benchmark::State& state);
 
+/// True when a child of this process runs safeexec-spawn-server (the server
+/// strategy's benchmarks check it: without one they measured a direct spawn).
+bool spawn_server_running();
+
 /// Median absolute deviation / median, over the repetitions: a robust spread
 /// (a few runs hit by a scheduler tick on a busy machine inflate the CV, not
 /// this). Added to every benchmark as the "rmad" aggregate (a fraction).

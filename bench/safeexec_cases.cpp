@@ -14,6 +14,9 @@
 //   safeexec/execute_strategy/S        as P1 through strategy S (issue 20):
 //                                      server, automatic (P1-auto, server-vs-direct)
 //   safeexec/execute_fds_S/extra_fds:N as P3 through strategy S: server, automatic
+//   safeexec/execute_mem_server/mem_mib:N
+//                                      as P2 through the server (P2-server-1024)
+//   safeexec/execute_threads_server    as P5 through one server (P5-server)
 #include <cstring>
 #include <exception>
 #include <string>
@@ -33,6 +36,7 @@ using benchmark::State;
 // One execute() per iteration, the argv built each time as a caller would.
 void bm_execute(State& state, const std::string& path,
                 const safeexec::SpawnOptions& spawn = safeexec::SpawnOptions{}) {
+  const bool via_server = spawn.spawn_strategy() == safeexec::SpawnStrategy::server;
   if (!setup_ok(state)) return;
   const safeexec::ExecuteOptions opts =
       safeexec::ExecuteOptions{}.process_input(std::string(kSmallInput)).spawn(spawn);
@@ -46,6 +50,14 @@ void bm_execute(State& state, const std::string& path,
         break;
       }
       counters.lap();
+    }
+    // Outside the timed loop: a server run that spawned directly measured
+    // the wrong path (server_probe.cpp).
+    if (via_server && state.thread_index() == 0 && !state.error_occurred() &&
+        !spawn_server_running()) {
+      state.SkipWithError(
+          "the server strategy spawned directly: no safeexec-spawn-server child is running "
+          "(not built or installed, or it would not start)");
     }
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
@@ -138,9 +150,10 @@ void register_safeexec() {
   const auto with = [](safeexec::SpawnStrategy st) {
     return safeexec::SpawnOptions{}.spawn_strategy(st);
   };
-  register_spawn("safeexec/execute_strategy/server", [tru, with](State& s) {
+  const auto via_server = [tru, with](State& s) {
     bm_execute(s, tru, with(safeexec::SpawnStrategy::server));
-  });
+  };
+  register_spawn("safeexec/execute_strategy/server", via_server);
   register_spawn("safeexec/execute_strategy/automatic", [tru, with](State& s) {
     bm_execute(s, tru, with(safeexec::SpawnStrategy::automatic));
   });
@@ -153,6 +166,16 @@ void register_safeexec() {
         ->Args({c.smoke ? 100 : 10000})
         ->Setup(setup_extra_fds);
   }
+  // P2 through the server: the caller's memory should not reach the clone
+  // either way; this says the request and the reply do not grow with it.
+  register_spawn("safeexec/execute_mem_server", via_server)
+      ->ArgName("mem_mib")
+      ->Args({0})
+      ->Args({c.smoke ? 16 : 1024})
+      ->Setup(setup_ballast_mib);
+  // P5 through the one server of this process: its requests queue behind
+  // one lock and one socket (bench/README.md, "Spawn server").
+  register_spawn("safeexec/execute_threads_server", via_server)->Threads(1)->Threads(2);
   register_spawn("safeexec/execute_cat", bm_execute_cat)
       ->ArgName("mib")
       ->Args({c.smoke ? 16 : 256})

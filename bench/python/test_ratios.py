@@ -44,14 +44,27 @@ BASE_US = {
     # Issue 19: P9 (execute in a fresh cgroup leaf / without).
     "safeexec/execute_cgroup/leaf:0/real_time": 600,
     "safeexec/execute_cgroup/leaf:1/real_time": 780,
+    # Issue 20: the spawn server. P3-automatic 640/600, P1-automatic 605/590,
+    # P2-server-1024 670/660 (all met); P5-server (context) 1.05x on 2 threads.
+    "safeexec/execute_fds_automatic/extra_fds:0/real_time": 600,
+    "safeexec/execute_fds_automatic/extra_fds:10000/real_time": 640,
+    "safeexec/execute_fds_server/extra_fds:0/real_time": 650,
+    "safeexec/execute_fds_server/extra_fds:10000/real_time": 655,
+    "safeexec/execute_strategy/automatic/real_time": 605,
+    "safeexec/execute_strategy/server/real_time": 660,
+    "safeexec/execute_mem_server/mem_mib:0/real_time": 660,
+    "safeexec/execute_mem_server/mem_mib:1024/real_time": 670,
+    "safeexec/execute_threads_server/real_time/threads:1": 660,
+    "safeexec/execute_threads_server/real_time/threads:2": 660 / 1.05,
 }
 
 
 def bench_doc(changes: dict | None = None, spread: float = 0.01,
-              p10: dict | None = None) -> dict:
+              p10: dict | None = None, drop: tuple = ()) -> dict:
     """A Google Benchmark JSON document (median and rmad rows, 9 repetitions);
-    p10: the p10_ns counter (µs) of some benchmarks."""
-    us = dict(BASE_US, **(changes or {}))
+    p10: the p10_ns counter (µs) of some benchmarks; drop: benchmarks left
+    out (as when a run did not have them)."""
+    us = {k: v for k, v in dict(BASE_US, **(changes or {})).items() if k not in drop}
     rows = []
     for name, t in us.items():
         med = {"name": name + "_median", "run_name": name, "run_type": "aggregate",
@@ -72,16 +85,18 @@ def bench_doc(changes: dict | None = None, spread: float = 0.01,
 
 
 def record(p3: float, hardware_cpu: str | None = None, status: str = "known-miss",
-           date: str = "2026-12-01T00:00:00Z", p3_p10: float | None = None) -> dict:
+           date: str = "2026-12-01T00:00:00Z", p3_p10: float | None = None,
+           schema: int | None = None) -> dict:
     mach = ratios.machine()
     if hardware_cpu:
         mach["cpu"] = hardware_cpu
-    return {"schema": ratios.SCHEMA, "date": date, "commit": "abc", "machine": mach,
+    return {"schema": schema or ratios.SCHEMA, "date": date, "commit": "abc", "machine": mach,
             "goals": [{"id": "P3", "value": p3, "noise": 0.01, "status": status,
                        "value_p10": p3_p10}]}
 
 
-def gate(doc: dict, history: list[dict] | None = None) -> tuple[int, dict, str]:
+def gate(doc: dict, history: list[dict] | None = None,
+         result_out: dict | None = None) -> tuple[int, dict, str]:
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         (t / "b.json").write_text(json.dumps(doc))
@@ -93,6 +108,8 @@ def gate(doc: dict, history: list[dict] | None = None) -> tuple[int, dict, str]:
                             "--out", str(t / "out"), "--history", str(hist), "--check"],
                            capture_output=True, text=True)
         result = json.loads((t / "out" / "ratios.json").read_text())
+        if result_out is not None:
+            result_out.update(result)
         status = {g["id"]: g["status"] for g in result["goals"]}
         kept = len(list(hist.glob("*.json")))
         assert kept == len(history or []) + 1, "the run was not recorded"
@@ -217,7 +234,115 @@ class Gate(unittest.TestCase):
             self.assertIn("kernel: ", p["extra"])
 
 
+class SpawnServer(unittest.TestCase):
+    """Issue 20's goals: judged as P1 - P3 are (medians, confirmed by p10),
+    none of them a known miss; P5-server is reported, never gated."""
+
+    def test_met_and_the_direct_p3_stays_its_known_miss(self):
+        result: dict = {}
+        rc, st, out = gate(bench_doc(), result_out=result)
+        self.assertEqual(rc, 0, out)
+        for gid in ("P3-automatic", "P1-automatic", "P2-server-1024"):
+            self.assertEqual(st[gid], "pass", gid)
+        self.assertEqual(st["P3"], "known-miss")
+        goals = {g["id"]: g for g in result["goals"]}
+        self.assertAlmostEqual(goals["P3-automatic"]["value"], 640 / 600)
+        self.assertAlmostEqual(goals["P1-automatic"]["value"], 605 / 590)
+        self.assertAlmostEqual(goals["P2-server-1024"]["value"], 670 / 660)
+        ctx = {c["id"]: c["value"] for c in result["context"]}
+        self.assertAlmostEqual(ctx["P5-server"], 1.05)
+        self.assertAlmostEqual(ctx["server-vs-direct"], 660 / 600)
+        self.assertNotIn("P5-server", goals)
+        self.assertNotIn("P3-automatic", ctx)
+
+    def test_each_broken_goal_fails_the_gate(self):
+        for gid, name, den, slow in (
+                ("P3-automatic", "safeexec/execute_fds_automatic/extra_fds:10000/real_time",
+                 "safeexec/execute_fds/extra_fds:0/real_time", 1200),
+                ("P1-automatic", "safeexec/execute_strategy/automatic/real_time",
+                 "baseline/posix_spawn/bin_true/real_time", 800),
+                ("P2-server-1024", "safeexec/execute_mem_server/mem_mib:1024/real_time",
+                 "safeexec/execute_mem_server/mem_mib:0/real_time", 900)):
+            with self.subTest(gid):
+                # Slower by the medians and by the fastest spawns: a failure
+                # (not a known miss, whatever the history holds).
+                p10 = {name: slow * 0.9, den: BASE_US[den] * 0.9}
+                rc, st, out = gate(bench_doc({name: slow}, p10=p10), [record(2.5)])
+                self.assertEqual((rc, st[gid]), (1, "fail"), out)
+                # By the medians only: the machine's load, reported as NOISE.
+                p10 = {name: BASE_US[den] * 0.9, den: BASE_US[den] * 0.9}
+                rc, st, out = gate(bench_doc({name: slow}, p10=p10))
+                self.assertEqual((rc, st[gid]), (0, "noise"), out)
+
+    def test_a_new_goal_missing_from_this_run_fails(self):
+        rc, st, out = gate(bench_doc(drop=(
+            "safeexec/execute_fds_automatic/extra_fds:10000/real_time",)))
+        self.assertEqual((rc, st["P3-automatic"]), (1, "missing"), out)
+        rc, st, out = gate(bench_doc(drop=("safeexec/execute_mem_server/mem_mib:0/real_time",)))
+        self.assertEqual((rc, st["P2-server-1024"]), (1, "missing"), out)
+
+    def test_p5_server_is_reported_not_gated(self):
+        # One server, requests one at a time: no gain from a second thread.
+        serial = {"safeexec/execute_threads_server/real_time/threads:2": 660}
+        result: dict = {}
+        rc, st, out = gate(bench_doc(serial), result_out=result)
+        self.assertEqual(rc, 0, out)
+        ctx = {c["id"]: c for c in result["context"]}
+        self.assertAlmostEqual(ctx["P5-server"]["value"], 1.0)
+        self.assertIn("one at a time", ctx["P5-server"]["title"])
+        self.assertIn("P5-server", out)
+
+    def test_older_records_without_the_new_goals_do_not_fail_the_gate(self):
+        # Records of this hardware written before issue 20's goals: schema 2
+        # (P3 only here) and schema 3 (as today, but without them).
+        old = [record(1.98, schema=2, date="2026-12-01T00:00:00Z"),
+               record(1.97, date="2026-12-02T00:00:00Z")]
+        rc, st, out = gate(bench_doc(), old)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual((st["P3"], st["P3-automatic"], st["P2-server-1024"]),
+                         ("known-miss", "pass", "pass"))
+        # ... and the committed history, whatever its schemas, reads.
+        with tempfile.TemporaryDirectory() as tmp:
+            for p in (HERE.parent / "history").glob("*.json"):
+                (Path(tmp) / p.name).write_text(p.read_text())
+            recs = ratios.load_records(Path(tmp))
+            self.assertEqual(len(recs), len(list((HERE.parent / "history").glob("*.json"))))
+            base = ratios.last_records(Path(tmp), ratios.hardware_of(ratios.machine()))
+            self.assertNotIn("P3-automatic", base)
+            result = ratios.compute(bench_doc(), 0.05, base)
+        st = {g["id"]: g["status"] for g in result["goals"]}
+        self.assertEqual((st["P3-automatic"], st["P1-automatic"], st["P2-server-1024"]),
+                         ("pass", "pass", "pass"))
+
+
 class Upgrade(unittest.TestCase):
+    def test_schema_2_context_ratios_become_goals(self):
+        rec = {"schema": 2, "tolerance": 0.05, "goals": [{"id": "P1", "value": 1.0}],
+               "context_ratios": [
+                   {"id": "P3-automatic", "value": 1.3, "noise": 0.01},
+                   {"id": "P1-automatic", "value": 1.02, "noise": 0.01},
+                   {"id": "server-vs-direct", "value": 1.12, "noise": 0.01}]}
+        up = ratios.upgrade(rec)
+        self.assertEqual((up["schema"], up["upgraded_from"]), (ratios.SCHEMA, 2))
+        goals = {g["id"]: g for g in up["goals"]}
+        self.assertEqual(goals["P3-automatic"]["status"], "fail")
+        self.assertEqual(goals["P1-automatic"]["status"], "pass")
+        self.assertEqual(goals["P3-automatic"]["goal"], 1.1)
+        self.assertNotIn("P2-server-1024", goals)  # not measured then: absent
+        self.assertEqual([c["id"] for c in up["context_ratios"]], ["server-vs-direct"])
+
+    def test_records_lack_goals_they_did_not_measure(self):
+        hist = HERE.parent / "history"
+        for p in sorted(hist.glob("*.json")):
+            raw = json.loads(p.read_text())
+            measured = {g["id"] for g in raw["goals"]}
+            measured |= {c["id"] for c in raw.get("context_ratios", [])}
+            rec = ratios.upgrade(raw)
+            self.assertEqual(rec["schema"], ratios.SCHEMA)
+            for g in rec["goals"]:
+                self.assertIn(g["id"], measured, p.name)
+
+
     def test_schema_1_records_read_in_todays_terms(self):
         hist = HERE.parent / "history"
         old = [ratios.upgrade(json.loads(p.read_text())) for p in sorted(hist.glob("*.json"))
