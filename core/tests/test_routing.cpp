@@ -222,6 +222,35 @@ TEST_F(Routing, CallerWithStdioClosedGetsExactlyThreeDescriptorsInTheChild) {
   EXPECT_EQ(read_file(o), "0 1 2\n");
 }
 
+TEST_F(Routing, InheritedStdDescriptorTheCallerHasClosedIsDevNullInTheChild) {
+  // A host running with 0 and 2 closed, stdout captured: what the child
+  // inherits on 0 and 2 is /dev/null, not a hole its first open() would fill
+  // (its stderr would then be a file it opened). The same on both
+  // strategies: the spawn server's own 0-2 are /dev/null.
+  TempDir dir;
+  const std::string o = dir.path() + "/o";
+  const int rc = safeexec_test::run_forked([&] {
+    const int fo = ::open(o.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fo < 3) return 10;
+    (void)::close(0);
+    (void)::close(2);
+    try {
+      auto p = safeexec::create_process(child_cmd({"fds"}),
+                                        SpawnOptions{}.stdout_to(StdioRoute::borrow(fo)));
+      if (p.wait() != safeexec::ExitStatus::exited(0)) return 11;
+      auto q = safeexec::create_process(child_cmd({"fd-target", "0", "2"}),
+                                        SpawnOptions{}.stdout_to(StdioRoute::borrow(fo)));
+      if (q.wait() != safeexec::ExitStatus::exited(0)) return 13;
+      // Nothing of ours (pidfds, the /dev/null opened for the child) took 0 or 2.
+      return ::fcntl(0, F_GETFD) < 0 && ::fcntl(2, F_GETFD) < 0 ? 0 : 14;
+    } catch (...) {
+      return 12;
+    }
+  });
+  ASSERT_EQ(rc, 0);
+  EXPECT_EQ(read_file(o), "0 1 2\n0 /dev/null\n2 /dev/null\n");
+}
+
 // --- 2>&1 --------------------------------------------------------------------
 
 TEST_F(Routing, MergedStderrKeepsTheOrderTheChildWrote) {

@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -250,6 +252,40 @@ TEST_F(SpawnServer, ForkedCallerStartsItsOwnServer) {
   // Nothing of the fork's landed here, and our server still serves us.
   EXPECT_EQ(testing_hooks::spawn_server_pid(), parents);
   EXPECT_EQ(run_exit(8, via_server()), 8);
+}
+
+TEST_F(SpawnServer, CallerWithStdioClosedStillUsesTheServer) {
+  // The channel's descriptors are made while 0-2 are free: they must land
+  // above 2 (else the server is asked to keep a descriptor where its own
+  // stdio goes, fails to start, and every spawn is direct), and the child
+  // gets /dev/null on the caller's closed ones.
+  safeexec_test::TempDir dir;
+  const std::string o = dir.path() + "/o";
+  const int status = safeexec_test::run_forked([&] {
+    const int fo = ::open(o.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fo < 3) return 20;
+    (void)::close(0);
+    (void)::close(2);
+    const unsigned before = testing_hooks::spawns_through_server();
+    try {
+      safeexec::Process p =
+          safeexec::create_process(child_cmd({"fd-target", "0", "2"}),
+                                   via_server().stdout_to(safeexec::StdioRoute::borrow(fo)));
+      if (p.wait() != safeexec::ExitStatus::exited(0)) return 21;
+    } catch (const std::exception&) {
+      return 22;
+    }
+    if (testing_hooks::spawns_through_server() != before + 1) return 23;
+    // None of the channel's descriptors took a standard number.
+    if (::fcntl(0, F_GETFD) >= 0 || ::fcntl(2, F_GETFD) >= 0) return 24;
+    return 0;
+  });
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "21: child failed, 22: spawn threw, 23: not through the server, 24: 0 or 2 taken";
+  std::ifstream in(o);
+  const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(got, "0 /dev/null\n2 /dev/null\n");
 }
 
 TEST_F(SpawnServer, ServerThatCannotStartMeansDirectSpawn) {

@@ -11,6 +11,8 @@
 #include "clone_child.hpp"
 #include "signal_block.hpp"
 #include "spawn_server_client.hpp"
+#include "stdio_fds.hpp"
+#include "unique_fd.hpp"
 
 namespace safeexec::detail {
 namespace {
@@ -44,10 +46,8 @@ bool use_server(const ChildPlan& plan, const SpawnOptions& options, int cgroup_d
   return s == SpawnStrategy::server || table_is_large();
 }
 
-}  // namespace
-
-Launched launch_child(ChildPlan& plan, const SpawnOptions& options, const KernelFeatures& features,
-                      int cgroup_dir_fd) {
+Launched launch_child_here_or_through_server(ChildPlan& plan, const SpawnOptions& options,
+                                             const KernelFeatures& features, int cgroup_dir_fd) {
   Launched out;
   if (use_server(plan, options, cgroup_dir_fd)) {
     const ServerSpawn s = spawn_through_server(plan);
@@ -68,6 +68,25 @@ Launched launch_child(ChildPlan& plan, const SpawnOptions& options, const Kernel
   const AllSignalsBlocked blocked;
   out.pid = clone_child(plan, features.pidfd_open, cgroup_dir_fd, &out.pidfd, &out.stage);
   out.error = errno;
+  return out;
+}
+
+/// The child's pidfd moved above 2 (the kernel gives the lowest free number,
+/// which is 0-2 in a host running with those closed): a descriptor the
+/// handle keeps for the child's life must not take the host's stdin.
+void pidfd_above_stdio(Launched& out) noexcept {
+  if (out.pidfd < 0 || out.pidfd > 2) return;
+  const int saved = errno;
+  out.pidfd = above_stdio(UniqueFd(out.pidfd)).release();  // -1 if it failed: handled by pid
+  errno = saved;
+}
+
+}  // namespace
+
+Launched launch_child(ChildPlan& plan, const SpawnOptions& options, const KernelFeatures& features,
+                      int cgroup_dir_fd) {
+  Launched out = launch_child_here_or_through_server(plan, options, features, cgroup_dir_fd);
+  pidfd_above_stdio(out);
   return out;
 }
 

@@ -42,6 +42,7 @@
 #include "safeexec/process.hpp"
 #include "safeexec/testing/spawn_server.hpp"
 #include "spawn_wire.hpp"
+#include "stdio_fds.hpp"
 #include "sys.hpp"
 #include "unique_fd.hpp"
 
@@ -320,11 +321,14 @@ bool Channel::start_server() noexcept {
     }
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return false;
-    UniqueFd ours(sv[0]);
-    UniqueFd theirs(sv[1]);
-    UniqueFd slot_fd(
-        static_cast<int>(::syscall(SYS_memfd_create, "safeexec-spawn-slot", MFD_CLOEXEC)));
-    if (!slot_fd || ::ftruncate(slot_fd.get(), 4096) != 0) return false;
+    // Above 2, as every descriptor of ours: a caller running with 0-2
+    // closed must not find its stdin to be our socket, nor the server be
+    // asked to keep a descriptor on a number its own stdio takes.
+    UniqueFd ours = above_stdio(UniqueFd(sv[0]));
+    UniqueFd theirs = above_stdio(UniqueFd(sv[1]));
+    UniqueFd slot_fd = above_stdio(UniqueFd(
+        static_cast<int>(::syscall(SYS_memfd_create, "safeexec-spawn-slot", MFD_CLOEXEC))));
+    if (!ours || !theirs || !slot_fd || ::ftruncate(slot_fd.get(), 4096) != 0) return false;
     void* map = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, slot_fd.get(), 0);
     if (map == MAP_FAILED) return false;
     const Identity identity = current_identity();

@@ -31,15 +31,6 @@ namespace {
   throw e;
 }
 
-/// `fd` moved to a number >= 3 (close-on-exec), or an empty UniqueFd with
-/// errno set.
-UniqueFd above_stdio(UniqueFd fd) {
-  if (fd.get() >= 3) return fd;
-  const int moved =
-      ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);  // NOLINT(cppcoreguidelines-pro-type-vararg)
-  return UniqueFd(moved);
-}
-
 EndIdentity identity_of(int fd) {
   struct stat st {};
   EndIdentity id;
@@ -101,7 +92,31 @@ UniqueFd open_file(int stream, const StdioRoute& r, const std::string& program) 
   return fd;
 }
 
+/// /dev/null for the child's stdin (read) or stdout/stderr (write), above 2.
+UniqueFd open_null(bool child_reads, const std::string& program) {
+  UniqueFd fd(sys::open_cloexec("/dev/null", child_reads ? O_RDONLY : O_WRONLY));
+  if (!fd) throw_pipes(errno, program);
+  fd = above_stdio(std::move(fd));
+  if (!fd) throw_pipes(errno, program);
+  return fd;
+}
+
+/// Whether the caller's standard descriptor `i` would not reach a child:
+/// closed, or close-on-exec (a descriptor of ours, or the host's, that
+/// landed there while it was closed).
+bool not_inherited(int i) {
+  const int flags = ::fcntl(i, F_GETFD);  // NOLINT(cppcoreguidelines-pro-type-vararg)
+  return flags < 0 || (flags & FD_CLOEXEC) != 0;
+}
+
 }  // namespace
+
+UniqueFd above_stdio(UniqueFd fd) {
+  if (fd.get() >= 3) return fd;
+  const int moved =
+      ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);  // NOLINT(cppcoreguidelines-pro-type-vararg)
+  return UniqueFd(moved);
+}
 
 Pipe make_pipe(const std::string& program) {
   std::array<int, 2> fds{-1, -1};
@@ -130,6 +145,11 @@ StdioFds open_stdio(const SpawnOptions& o, const std::string& program) {
     const bool child_reads = i == 0;
     switch (r.kind()) {
       case StdioRoute::Kind::inherit:
+        // A caller whose own would not reach the child (closed, or
+        // close-on-exec): the child gets /dev/null there, not a hole that
+        // its first open() would fill (its output would land in a file it
+        // opened). The spawn server's child gets the same.
+        if (not_inherited(i)) fds.owned[n] = open_null(child_reads, program);
         break;
       case StdioRoute::Kind::pipe: {
         Pipe p = make_pipe(program);
@@ -137,13 +157,9 @@ StdioFds open_stdio(const SpawnOptions& o, const std::string& program) {
         fds.owned[n] = child_reads ? std::move(p.read_end) : std::move(p.write_end);
         break;
       }
-      case StdioRoute::Kind::null: {
-        fds.owned[n] = UniqueFd(sys::open_cloexec("/dev/null", child_reads ? O_RDONLY : O_WRONLY));
-        if (!fds.owned[n]) throw_pipes(errno, program);
-        fds.owned[n] = above_stdio(std::move(fds.owned[n]));
-        if (!fds.owned[n]) throw_pipes(errno, program);
+      case StdioRoute::Kind::null:
+        fds.owned[n] = open_null(child_reads, program);
         break;
-      }
       case StdioRoute::Kind::file:
         fds.owned[n] = open_file(i, r, program);
         ends[n] = identity_of(fds.owned[n].get());

@@ -21,6 +21,11 @@ struct Pipe {
 /// Throws SpawnError (stage pipes).
 Pipe make_pipe(const std::string& program);
 
+/// `fd` moved to a number >= 3 (close-on-exec), or an empty UniqueFd with
+/// errno set: a descriptor of ours must never sit on 0-2, which a host may
+/// run with closed.
+UniqueFd above_stdio(UniqueFd fd);
+
 struct StdioFds {
   /// The parent's ends: stdin's write end (non-blocking), stdout's and
   /// stderr's read ends; empty where the stream is not piped.

@@ -511,6 +511,25 @@ int main(int argc, char** argv) {
     if (fds == "?") return 5;
     return write_str(fds + "\n") ? 0 : 4;
   }
+  if (mode == "fd-target") {
+    // "N /dev/null", "N closed" or "N other" for each descriptor named
+    // (by fstat, so it needs no /proc).
+    struct stat null_st {};
+    if (stat("/dev/null", &null_st) != 0) return 5;
+    std::string out;
+    for (int i = 2; i < argc; ++i) {
+      const int fd = std::atoi(argv[i]);
+      struct stat st {};
+      const char* what = "other";
+      if (fcntl(fd, F_GETFD) < 0) {
+        what = "closed";
+      } else if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == null_st.st_rdev) {
+        what = "/dev/null";
+      }
+      out += std::to_string(fd) + " " + what + "\n";
+    }
+    return write_str(out) ? 0 : 4;
+  }
   if (mode == "cwd") {
     char buf[4096];
     if (getcwd(buf, sizeof buf) == nullptr) return 5;
