@@ -17,6 +17,7 @@
 //   safeexec/execute_mem_server/mem_mib:N
 //                                      as P2 through the server (P2-server-1024)
 //   safeexec/execute_threads_server    as P5 through one server (P5-server)
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -141,11 +142,16 @@ void register_safeexec() {
       ->Args({c.smoke ? 8 : 256})
       ->Args({c.smoke ? 16 : 1024})
       ->Setup(setup_ballast_mib);
-  register_spawn("safeexec/execute_fds", [tru](State& s) { bm_execute(s, tru); })
-      ->ArgName("extra_fds")
-      ->Args({0})
-      ->Args({c.smoke ? 100 : 10000})
-      ->Setup(setup_extra_fds);
+  // 400 and 1000 extra (descriptor tables of 512 and 1024 entries), direct
+  // and through the server: where the server starts to win, the measure of
+  // kAutomaticServerFdTable (threshold-400, threshold-1000).
+  const std::vector<std::int64_t> table_sizes =
+      c.smoke ? std::vector<std::int64_t>{0, 100} : std::vector<std::int64_t>{0, 400, 1000, 10000};
+  auto* direct_fds = register_spawn("safeexec/execute_fds", [tru](State& s) {
+                       bm_execute(s, tru);
+                     })->ArgName("extra_fds");
+  for (const std::int64_t n : table_sizes) direct_fds->Args({n});
+  direct_fds->Setup(setup_extra_fds);
   // Issue 20: the spawn server and the automatic choice, same job.
   const auto with = [](safeexec::SpawnStrategy st) {
     return safeexec::SpawnOptions{}.spawn_strategy(st);
@@ -157,15 +163,17 @@ void register_safeexec() {
   register_spawn("safeexec/execute_strategy/automatic", [tru, with](State& s) {
     bm_execute(s, tru, with(safeexec::SpawnStrategy::automatic));
   });
-  for (const auto& [name, st] :
-       {std::pair{"safeexec/execute_fds_server", safeexec::SpawnStrategy::server},
-        std::pair{"safeexec/execute_fds_automatic", safeexec::SpawnStrategy::automatic}}) {
-    register_spawn(name, [tru, with, st = st](State& s) { bm_execute(s, tru, with(st)); })
-        ->ArgName("extra_fds")
-        ->Args({0})
-        ->Args({c.smoke ? 100 : 10000})
-        ->Setup(setup_extra_fds);
-  }
+  auto* server_fds =
+      register_spawn("safeexec/execute_fds_server", via_server)->ArgName("extra_fds");
+  for (const std::int64_t n : table_sizes) server_fds->Args({n});
+  server_fds->Setup(setup_extra_fds);
+  register_spawn(
+      "safeexec/execute_fds_automatic",
+      [tru, with](State& s) { bm_execute(s, tru, with(safeexec::SpawnStrategy::automatic)); })
+      ->ArgName("extra_fds")
+      ->Args({0})
+      ->Args({c.smoke ? 100 : 10000})
+      ->Setup(setup_extra_fds);
   // P2 through the server: the caller's memory should not reach the clone
   // either way; this says the request and the reply do not grow with it.
   register_spawn("safeexec/execute_mem_server", via_server)
