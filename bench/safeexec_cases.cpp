@@ -142,11 +142,11 @@ void register_safeexec() {
       ->Args({c.smoke ? 8 : 256})
       ->Args({c.smoke ? 16 : 1024})
       ->Setup(setup_ballast_mib);
-  // 400 and 1000 extra (descriptor tables of 512 and 1024 entries), direct
-  // and through the server: where the server starts to win, the measure of
-  // kAutomaticServerFdTable (threshold-400, threshold-1000).
+  // 1000 and 4000 extra, direct and through the server: the server starts
+  // to win between them, the measure of kAutomaticServerFd (threshold-1000,
+  // threshold-4000).
   const std::vector<std::int64_t> table_sizes =
-      c.smoke ? std::vector<std::int64_t>{0, 100} : std::vector<std::int64_t>{0, 400, 1000, 10000};
+      c.smoke ? std::vector<std::int64_t>{0, 100} : std::vector<std::int64_t>{0, 1000, 4000, 10000};
   auto* direct_fds = register_spawn("safeexec/execute_fds", [tru](State& s) {
                        bm_execute(s, tru);
                      })->ArgName("extra_fds");

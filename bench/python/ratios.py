@@ -274,14 +274,14 @@ CONTEXT = [
     ("P3-server", "execute via the spawn server with 10 000 fds / direct with none",
      "time_ratio", "safeexec/execute_fds_server/extra_fds:10000/real_time",
      "safeexec/execute_fds/extra_fds:0/real_time"),
-    # Where the server starts to win (kAutomaticServerFdTable): > 1 means
+    # Where the server starts to win (kAutomaticServerFd): > 1 means
     # the server is the cheaper spawn for a caller with that many open.
-    ("threshold-400", "direct / via the server, 400 extra fds (a 512-entry table; > 1: server cheaper)",
-     "time_ratio", "safeexec/execute_fds/extra_fds:400/real_time",
-     "safeexec/execute_fds_server/extra_fds:400/real_time"),
-    ("threshold-1000", "direct / via the server, 1000 extra fds (a 1024-entry table; > 1: server cheaper)",
+    ("threshold-1000", "direct / via the server, 1000 extra fds open (> 1: the server is cheaper)",
      "time_ratio", "safeexec/execute_fds/extra_fds:1000/real_time",
      "safeexec/execute_fds_server/extra_fds:1000/real_time"),
+    ("threshold-4000", "direct / via the server, 4000 extra fds open (> 1: the server is cheaper)",
+     "time_ratio", "safeexec/execute_fds/extra_fds:4000/real_time",
+     "safeexec/execute_fds_server/extra_fds:4000/real_time"),
     ("server-vs-direct", "execute via the spawn server / direct, small caller",
      "time_ratio", "safeexec/execute_strategy/server/real_time",
      "safeexec/execute/bin_true/real_time"),

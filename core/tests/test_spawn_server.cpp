@@ -5,6 +5,7 @@
 // lost child.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <future>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -322,17 +324,35 @@ TEST_F(SpawnServer, SpawnFailureIsTheDirectPathsTypedError) {
   }
 }
 
-TEST_F(SpawnServer, AutomaticTakesTheServerForALargeTable) {
-  std::vector<int> fds;
-  for (unsigned i = 0; i < safeexec::kAutomaticServerFdTable + 64; ++i) {
-    fds.push_back(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+TEST_F(SpawnServer, AutomaticFollowsTheCallersHighestOpenDescriptor) {
+  // One descriptor at kAutomaticServerFd (the soft limit raised for it
+  // where the hard one allows): the server. Closed again: direct, although
+  // the table keeps its grown capacity (FDSize never shrinks).
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  const auto needed = static_cast<rlim_t>(safeexec::kAutomaticServerFd) + 16;
+  if (old.rlim_max != RLIM_INFINITY && old.rlim_max < needed) {
+    GTEST_SKIP() << "RLIMIT_NOFILE's hard limit " << old.rlim_max << " is below " << needed;
   }
-  const unsigned before = testing_hooks::spawns_through_server();
+  rlimit raised = old;
+  if (raised.rlim_cur < needed) raised.rlim_cur = needed;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &raised), 0);
+  const int high = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(high, 0);
+  const int at = safeexec::kAutomaticServerFd + 5;
+  ASSERT_EQ(::dup3(high, at, O_CLOEXEC), at);
+  ::close(high);
   const auto automatic =
       safeexec::SpawnOptions{}.spawn_strategy(safeexec::SpawnStrategy::automatic);
+  const unsigned before = testing_hooks::spawns_through_server();
   EXPECT_EQ(run_exit(2, automatic), 2);
-  EXPECT_EQ(testing_hooks::spawns_through_server(), before + 1);
-  for (int fd : fds) ::close(fd);
+  EXPECT_EQ(testing_hooks::spawns_through_server(), before + 1) << "a large caller spawned direct";
+  ::close(at);
+  std::this_thread::sleep_for(30ms);  // past the probe's 10 ms
+  EXPECT_EQ(run_exit(3, automatic), 3);
+  EXPECT_EQ(testing_hooks::spawns_through_server(), before + 1)
+      << "the caller closed its descriptors and still went through the server";
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
 }
 
 }  // namespace

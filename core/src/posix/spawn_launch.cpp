@@ -9,6 +9,7 @@
 
 #include "child_containment.hpp"
 #include "clone_child.hpp"
+#include "fd_probe.hpp"
 #include "signal_block.hpp"
 #include "spawn_server_client.hpp"
 #include "stdio_fds.hpp"
@@ -17,10 +18,11 @@
 namespace safeexec::detail {
 namespace {
 
-/// automatic: the descriptor table's size, read at most every 100 ms (one
-/// /proc/self/status read, not a walk of /proc/self/fd). It only steers the
-/// speed: a stale answer spawns correctly, on the slower path.
-bool table_is_large() noexcept {
+/// automatic: whether the caller's highest open descriptor is at
+/// kAutomaticServerFd or above (fd_probe.hpp), looked at most every 10 ms.
+/// It only steers the speed: a stale answer spawns correctly, on the slower
+/// path; without /proc the answer is no (the server needs /proc anyway).
+bool caller_is_large() noexcept {
   using Clock = std::chrono::steady_clock;
   static std::mutex mu;
   static Clock::time_point next{};
@@ -28,8 +30,8 @@ bool table_is_large() noexcept {
   const std::lock_guard<std::mutex> lock(mu);
   const Clock::time_point now = Clock::now();
   if (now >= next) {
-    large = descriptor_table_size() >= kAutomaticServerFdTable;
-    next = now + std::chrono::milliseconds(100);
+    large = descriptor_at_or_above(kAutomaticServerFd) == 1;
+    next = now + std::chrono::milliseconds(10);
   }
   return large;
 }
@@ -43,7 +45,7 @@ bool use_server(const ChildPlan& plan, const SpawnOptions& options, int cgroup_d
   // signal would follow the thread that started the server: both direct.
   if (cgroup_dir_fd >= 0) return false;
   if (plan.containment != nullptr && plan.containment->pdeath_signal != 0) return false;
-  return s == SpawnStrategy::server || table_is_large();
+  return s == SpawnStrategy::server || caller_is_large();
 }
 
 Launched launch_child_here_or_through_server(ChildPlan& plan, const SpawnOptions& options,

@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "caller_status.hpp"
 #include "child_ref.hpp"
 #include "process_access.hpp"
 #include "process_state.hpp"
@@ -53,93 +54,30 @@
 namespace safeexec::detail {
 namespace {
 
-/// What a CLONE_PARENT child inherits from the server, not from the caller.
+/// What a CLONE_PARENT child inherits from the server, not from the caller:
+/// the status lines (credentials, capabilities, no_new_privs, seccomp), the
+/// rlimits, the process group and the session.
 struct Identity {
-  std::array<uid_t, 3> uids{};
-  std::array<gid_t, 3> gids{};
-  std::vector<gid_t> groups;
+  std::string status;
   std::array<rlimit64, RLIM_NLIMITS> limits{};
-  pid_t pgid = 0;  ///< the child's group and session are the server's
+  pid_t pgid = 0;
   pid_t sid = 0;
-  int no_new_privs = 0;
-  int seccomp = 0;
-  std::array<__user_cap_data_struct, 2> caps{};
 
   bool operator==(const Identity& o) const noexcept {
-    return uids == o.uids && gids == o.gids && groups == o.groups &&
-           std::memcmp(limits.data(), o.limits.data(), sizeof limits) == 0 && pgid == o.pgid &&
-           sid == o.sid && no_new_privs == o.no_new_privs && seccomp == o.seccomp &&
-           std::memcmp(caps.data(), o.caps.data(), sizeof caps) == 0;
+    return status == o.status && std::memcmp(limits.data(), o.limits.data(), sizeof limits) == 0 &&
+           pgid == o.pgid && sid == o.sid;
   }
 };
 
-Identity current_identity() {
+Identity current_identity(const CallerStatus& caller) {
   Identity id;
-  (void)::getresuid(&id.uids[0], &id.uids[1], &id.uids[2]);
-  (void)::getresgid(&id.gids[0], &id.gids[1], &id.gids[2]);
-  const int n = ::getgroups(0, nullptr);
-  if (n > 0) {
-    id.groups.resize(static_cast<std::size_t>(n));
-    id.groups.resize(static_cast<std::size_t>(std::max(0, ::getgroups(n, id.groups.data()))));
-  }
+  id.status = caller.identity;
   for (int r = 0; r < RLIM_NLIMITS; ++r) {
     (void)::syscall(SYS_prlimit64, 0, r, nullptr, &id.limits[static_cast<std::size_t>(r)]);
   }
   id.pgid = ::getpgrp();
   id.sid = ::getsid(0);
-  id.no_new_privs = ::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
-  id.seccomp = ::prctl(PR_GET_SECCOMP, 0, 0, 0, 0);
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  (void)::syscall(SYS_capget, &header, id.caps.data());
   return id;
-}
-
-/// /proc/self/status: the umask and the descriptor table's size. Raw
-/// open(), not the test seam's: a test that fails the library's opens means
-/// the stdio plan's.
-bool read_status(int* umask_out, unsigned* fdsize_out) noexcept {
-  const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[4096];
-  std::size_t len = 0;
-  for (;;) {
-    const ssize_t n = ::read(fd, buf + len, sizeof buf - 1 - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    len += static_cast<std::size_t>(n);
-    if (len == sizeof buf - 1) break;
-  }
-  (void)::close(fd);
-  buf[len] = '\0';
-  bool found = false;
-  if (const char* u = std::strstr(buf, "\nUmask:"); u != nullptr && umask_out != nullptr) {
-    *umask_out = static_cast<int>(std::strtol(u + 7, nullptr, 8));
-    found = true;
-  }
-  if (const char* f = std::strstr(buf, "\nFDSize:"); f != nullptr && fdsize_out != nullptr) {
-    *fdsize_out = static_cast<unsigned>(std::strtoul(f + 8, nullptr, 10));
-    found = true;
-  }
-  return found;
-}
-
-/// The caller's ignored signals (bit sig-1), through the raw call: libc
-/// refuses to report its own 32 and 33.
-std::uint64_t ignored_signals() noexcept {
-  struct KernelSigaction {
-    void (*handler)(int);
-    unsigned long flags;
-    void (*restorer)();
-    std::uint64_t mask;
-  };
-  std::uint64_t set = 0;
-  for (int sig = 1; sig <= 64; ++sig) {
-    KernelSigaction old{};
-    if (::syscall(SYS_rt_sigaction, sig, nullptr, &old, 8) == 0 && old.handler == SIG_IGN) {
-      set |= std::uint64_t{1} << (sig - 1);
-    }
-  }
-  return set;
 }
 
 /// The server executable: $SAFEEXEC_SPAWN_SERVER (ignored in a setuid
@@ -226,7 +164,8 @@ class Channel {
   }
   int start() noexcept {
     const std::lock_guard<std::mutex> lock(mu_);
-    return ensure_running() ? server_.pid() : -1;
+    CallerStatus caller;
+    return read_caller_status(caller) && ensure_running(caller) ? server_.pid() : -1;
   }
   void reset() noexcept {
     const std::lock_guard<std::mutex> lock(mu_);
@@ -237,10 +176,10 @@ class Channel {
  private:
   static void after_fork_in_child();
   bool running() noexcept;
-  bool ensure_running() noexcept;
-  bool start_server() noexcept;
+  bool ensure_running(const CallerStatus& caller) noexcept;
+  bool start_server(const CallerStatus& caller) noexcept;
   void drop() noexcept;
-  ServerSpawn send(const ChildPlan& plan, bool* retry) noexcept;
+  ServerSpawn send(const ChildPlan& plan, const CallerStatus& caller, bool* retry) noexcept;
   ServerSpawn hung_server() noexcept;
 
   std::mutex mu_;
@@ -301,21 +240,22 @@ void Channel::drop() noexcept {
   owner_ = 0;
 }
 
-bool Channel::ensure_running() noexcept {
+bool Channel::ensure_running(const CallerStatus& caller) noexcept {
   if (running()) {
-    if (current_identity() == identity_) return true;
+    try {
+      if (current_identity(caller) == identity_) return true;
+    } catch (...) {  // std::bad_alloc: a new server, as for a change
+    }
     drop();  // the caller changed credentials or limits: a server started now inherits them
   }
   if (unavailable_for_ == ::getpid()) return false;
-  return start_server();
+  return start_server(caller);
 }
 
-bool Channel::start_server() noexcept {
+bool Channel::start_server(const CallerStatus& caller) noexcept {
   try {
     const std::string path = server_path();
-    // Without /proc/self/status the caller's umask cannot be sent: no server.
-    int caller_umask = 0;
-    if (path.empty() || !read_status(&caller_umask, nullptr)) {
+    if (path.empty()) {
       unavailable_for_ = ::getpid();
       return false;
     }
@@ -331,7 +271,7 @@ bool Channel::start_server() noexcept {
     if (!ours || !theirs || !slot_fd || ::ftruncate(slot_fd.get(), 4096) != 0) return false;
     void* map = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, slot_fd.get(), 0);
     if (map == MAP_FAILED) return false;
-    const Identity identity = current_identity();
+    const Identity identity = current_identity(caller);
     SpawnOptions o;
     o.spawn_strategy(SpawnStrategy::direct)
         .stdin_from(StdioRoute::null())
@@ -390,9 +330,13 @@ bool Channel::start_server() noexcept {
 
 ServerSpawn Channel::spawn(const ChildPlan& plan) noexcept {
   ServerSpawn out;
+  // Without /proc the caller's umask cannot be sent: no server, a direct
+  // spawn (and the next spawn looks again: /proc may be mounted by then).
+  CallerStatus caller;
+  if (!read_caller_status(caller)) return out;
   const std::lock_guard<std::mutex> lock(mu_);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (!ensure_running()) return out;
+    if (!ensure_running(caller)) return out;
     // The clone seam stands for the server's clone (once the server is
     // there), so fault tests mean the same on both paths.
     if (attempt == 0 && sys::clone_fault() != 0) {
@@ -401,18 +345,16 @@ ServerSpawn Channel::spawn(const ChildPlan& plan) noexcept {
       return out;
     }
     bool retry = false;
-    out = send(plan, &retry);
+    out = send(plan, caller, &retry);
     if (!retry) return out;
     drop();  // it had died before this request: start another one for it
   }
   return ServerSpawn{};
 }
 
-ServerSpawn Channel::send(const ChildPlan& plan, bool* retry) noexcept {
+ServerSpawn Channel::send(const ChildPlan& plan, const CallerStatus& caller, bool* retry) noexcept {
   ServerSpawn out;
   try {
-    int caller_umask = 0;
-    if (!read_status(&caller_umask, nullptr)) return out;
     UniqueFd cwd(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!cwd) return out;
     std::vector<int> fds{cwd.get()};
@@ -433,8 +375,8 @@ ServerSpawn Channel::send(const ChildPlan& plan, bool* retry) noexcept {
                (plan.use_close_range ? wire::kUseCloseRange : 0U);
     if (g_die_before_reply.exchange(false)) in.flags |= wire::kDieBeforeReply;
     if (g_stop_before_reply.exchange(false)) in.flags |= wire::kStopBeforeReply;
-    in.caller_umask = caller_umask;
-    in.ignored = plan.reset_ignored_signals ? 0 : ignored_signals();
+    in.caller_umask = caller.umask;
+    in.ignored = plan.reset_ignored_signals ? 0 : caller.ignored;
     in.fd_count = static_cast<std::uint32_t>(fds.size());
     std::vector<char> request;
     if (!wire::encode_request(in, request)) return out;
@@ -550,11 +492,6 @@ ServerSpawn Channel::hung_server() noexcept {
 
 ServerSpawn spawn_through_server(const ChildPlan& plan) noexcept {
   return channel().spawn(plan);
-}
-
-unsigned descriptor_table_size() noexcept {
-  unsigned size = 0;
-  return read_status(nullptr, &size) ? size : 0;
 }
 
 }  // namespace safeexec::detail

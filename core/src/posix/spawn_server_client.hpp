@@ -29,7 +29,4 @@ struct ServerSpawn {
 /// request starts a new server. Never throws.
 ServerSpawn spawn_through_server(const ChildPlan& plan) noexcept;
 
-/// /proc/self/status's FDSize (the descriptor table's size), or 0.
-unsigned descriptor_table_size() noexcept;
-
 }  // namespace safeexec::detail
