@@ -14,16 +14,15 @@ std::atomic<int> g_strategy{kUnread};
 SpawnStrategy from_environment() noexcept {
   // Read once, before any spawn of ours could be racing a setenv of the host.
   const char* v = std::getenv("SAFEEXEC_SPAWN_STRATEGY");  // NOLINT(concurrency-mt-unsafe)
-  if (v == nullptr) return SpawnStrategy::direct;
-  if (std::strcmp(v, "server") == 0) return SpawnStrategy::server;
-  if (std::strcmp(v, "automatic") == 0) return SpawnStrategy::automatic;
-  return SpawnStrategy::direct;
+  if (v != nullptr && std::strcmp(v, "direct") == 0) return SpawnStrategy::direct;
+  if (v != nullptr && std::strcmp(v, "server") == 0) return SpawnStrategy::server;
+  return SpawnStrategy::automatic;  // the default (unset, "automatic" or anything else)
 }
 
 }  // namespace
 
 void set_spawn_strategy(SpawnStrategy s) noexcept {
-  if (s == SpawnStrategy::process_default) s = SpawnStrategy::direct;
+  if (s == SpawnStrategy::process_default) s = SpawnStrategy::automatic;
   g_strategy.store(static_cast<int>(s), std::memory_order_relaxed);
 }
 

@@ -352,6 +352,29 @@ TEST_F(SpawnServer, AutomaticFollowsTheCallersHighestOpenDescriptor) {
   EXPECT_EQ(run_exit(3, automatic), 3);
   EXPECT_EQ(testing_hooks::spawns_through_server(), before + 1)
       << "the caller closed its descriptors and still went through the server";
+  // The server started while the caller's table was full up to the
+  // threshold: its socket and pidfd got numbers above it. Once the caller
+  // closed its own, they move down at the next spawn, and from then on the
+  // caller spawns directly again.
+  testing_hooks::reset_spawn_server();
+  std::vector<int> fillers;
+  for (int i = 0; i < safeexec::kAutomaticServerFd; ++i) {
+    const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    fillers.push_back(fd);
+  }
+  std::this_thread::sleep_for(30ms);
+  const unsigned full = testing_hooks::spawns_through_server();
+  EXPECT_EQ(run_exit(4, automatic), 4);
+  EXPECT_EQ(testing_hooks::spawns_through_server(), full + 1) << "a full table spawned direct";
+  for (const int fd : fillers) ::close(fd);
+  std::this_thread::sleep_for(30ms);
+  EXPECT_EQ(run_exit(5, automatic), 5);  // may still go through the server: it moves its fds
+  const unsigned moved = testing_hooks::spawns_through_server();
+  std::this_thread::sleep_for(30ms);
+  EXPECT_EQ(run_exit(6, automatic), 6);
+  EXPECT_EQ(testing_hooks::spawns_through_server(), moved)
+      << "the server's own descriptors kept the caller large";
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
 }
 

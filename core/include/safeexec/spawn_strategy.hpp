@@ -31,8 +31,11 @@ enum class SpawnStrategy {
 /// spawn for a small caller, becomes the cheaper one at about 2 600 open.
 inline constexpr int kAutomaticServerFd = 2560;
 
-/// The process-wide strategy (default: direct, or the environment variable
-/// SAFEEXEC_SPAWN_STRATEGY = direct|server|automatic, read once at first use).
+/// The process-wide strategy: automatic (measured to win: as cheap as
+/// direct for a small caller, the server's flat cost for a large one;
+/// README, "Spawn strategy"), or the environment variable
+/// SAFEEXEC_SPAWN_STRATEGY = direct|server|automatic, read once at first
+/// use. set_spawn_strategy(process_default) restores automatic.
 void set_spawn_strategy(SpawnStrategy s) noexcept;
 SpawnStrategy spawn_strategy() noexcept;
 

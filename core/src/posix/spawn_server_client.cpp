@@ -181,6 +181,7 @@ class Channel {
   void drop() noexcept;
   ServerSpawn send(const ChildPlan& plan, const CallerStatus& caller, bool* retry) noexcept;
   ServerSpawn hung_server() noexcept;
+  void lower_descriptors() noexcept;
 
   std::mutex mu_;
   pid_t owner_ = 0;  ///< getpid() of the process whose server this is
@@ -337,6 +338,7 @@ ServerSpawn Channel::spawn(const ChildPlan& plan) noexcept {
   const std::lock_guard<std::mutex> lock(mu_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!ensure_running(caller)) return out;
+    lower_descriptors();
     // The clone seam stands for the server's clone (once the server is
     // there), so fault tests mean the same on both paths.
     if (attempt == 0 && sys::clone_fault() != 0) {
@@ -462,6 +464,30 @@ ServerSpawn Channel::send(const ChildPlan& plan, const CallerStatus& caller, boo
     return out;
   } catch (...) {  // std::bad_alloc before anything was sent
     return ServerSpawn{};
+  }
+}
+
+/// Our two long-lived descriptors (the socket, the server's pidfd) move back
+/// down once lower numbers are free again. Made while the caller held
+/// thousands of descriptors, they would otherwise keep its highest open
+/// number high for good: `automatic` would keep choosing the server, and
+/// every direct spawn would copy a table that large.
+void Channel::lower_descriptors() noexcept {
+  constexpr int kLow = 64;
+  const auto lower = [](int fd) noexcept {
+    const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);  // NOLINT(cppcoreguidelines-pro-type-vararg)
+    if (moved >= 0 && moved > fd) {
+      (void)::close(moved);
+      return -1;
+    }
+    return moved;
+  };
+  if (sock_.get() > kLow) {
+    if (const int moved = lower(sock_.get()); moved >= 0) sock_ = UniqueFd(moved);
+  }
+  if (server_.pidfd() > kLow) {
+    if (const int moved = lower(server_.pidfd()); moved >= 0)
+      server_ = ChildRef(server_.pid(), moved);
   }
 }
 
