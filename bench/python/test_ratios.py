@@ -308,7 +308,8 @@ class SpawnServer(unittest.TestCase):
             recs = ratios.load_records(Path(tmp))
             self.assertEqual(len(recs), len(list((HERE.parent / "history").glob("*.json"))))
             base = ratios.last_records(Path(tmp), ratios.hardware_of(ratios.machine()))
-            self.assertNotIn("P3-automatic", base)
+            # The history now holds runs with the new goals too (issue 20's
+            # quiet runs): whatever it holds, the gate judges the current run.
             result = ratios.compute(bench_doc(), 0.05, base)
         st = {g["id"]: g["status"] for g in result["goals"]}
         self.assertEqual((st["P3-automatic"], st["P1-automatic"], st["P2-server-1024"]),
