@@ -105,9 +105,10 @@ bool same_file(int fd, const struct stat& id) noexcept {
 /// WNOHANG: a blocking waitid would wait for every child where the host
 /// ignores SIGCHLD.
 void kill_and_reap(pid_t pid, int pidfd) noexcept {
-  if (pidfd >= 0) {
-    (void)::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U);
-  } else {
+  // By pid where the pidfd has none to give or the kernel (or a filter)
+  // refuses pidfd_send_signal: an unreaped child of ours, so the pid cannot
+  // have been recycled.
+  if (pidfd < 0 || ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U) != 0) {
     (void)::kill(pid, SIGKILL);
   }
   for (int i = 0; i < 2000; ++i) {
