@@ -28,7 +28,7 @@ int descriptor_at_or_above(int n) noexcept {
       const char* name = buf + at + offsetof(dirent64, d_name);
       // Our own directory descriptor counts too: it is the lowest free
       // number, so if it is n or more, 0 .. n-1 are all open.
-      if (name[0] >= '0' && name[0] <= '9' && std::atoi(name) >= n) {
+      if (name[0] >= '0' && name[0] <= '9' && std::strtol(name, nullptr, 10) >= n) {
         found = 1;
         break;
       }
