@@ -13,21 +13,28 @@
 namespace safeexec::detail {
 namespace {
 
-/// The whole file into `buf` (NUL-terminated); its length, or -1.
-long read_whole(const char* path, char* buf, std::size_t size) noexcept {
+/// The whole of a /proc file (a few KiB; the Groups line makes it longer
+/// for a member of many groups), or false.
+bool read_whole(const char* path, std::string& out) {
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  std::size_t len = 0;
+  if (fd < 0) return false;
+  out.clear();
+  char chunk[2048];
+  bool ok = true;
   for (;;) {
-    const ssize_t n = ::read(fd, buf + len, size - 1 - len);
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0) ok = false;
     if (n <= 0) break;
-    len += static_cast<std::size_t>(n);
-    if (len == size - 1) break;  // too long to be status: compared as read
+    try {
+      out.append(chunk, static_cast<std::size_t>(n));
+    } catch (...) {  // std::bad_alloc: no server for this spawn
+      ok = false;
+      break;
+    }
   }
   (void)::close(fd);
-  buf[len] = '\0';
-  return static_cast<long>(len);
+  return ok && !out.empty();
 }
 
 constexpr std::array<std::string_view, 11> kIdentityFields = {
@@ -45,11 +52,11 @@ bool is_identity_line(std::string_view line) noexcept {
 
 bool read_caller_status(CallerStatus& out) noexcept {
   try {
-    static thread_local std::array<char, 16384> buf;
-    long len = read_whole("/proc/thread-self/status", buf.data(), buf.size());
-    if (len < 0) len = read_whole("/proc/self/status", buf.data(), buf.size());
-    if (len <= 0) return false;
-    const std::string_view all(buf.data(), static_cast<std::size_t>(len));
+    std::string text;
+    if (!read_whole("/proc/thread-self/status", text) && !read_whole("/proc/self/status", text)) {
+      return false;
+    }
+    const std::string_view all(text);
     bool have_umask = false;
     out.identity.clear();
     out.ignored = 0;
