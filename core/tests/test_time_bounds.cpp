@@ -70,18 +70,40 @@ TEST_F(TimeBounds, DeadlineHoldsWhilePollIsNeverIdle) {
 }
 
 // Item 1, the same for the linger deadline: a command that exits at once
-// while its background job writes without end.
+// while its background job writes without end. Made exact the same way:
+// from the first chunk on, every read is refused with EAGAIN, so the pipe
+// `yes` fills stays readable and poll() is never idle; only a linger bound
+// looked at on every pass ends the run (a loop that looks only after an
+// idle poll spins to the 10 s timeout). The output is streamed to a counter,
+// not captured: a captured `yes` made the time measured that of growing a
+// string by a gigabyte a second (1.2 s on a loaded machine), not the bound.
 TEST_F(TimeBounds, NeverEndingBackgroundWriterIsCutAtTheLingerBound) {
+  std::size_t seen = 0;
+  safeexec::Streams io;
+  io.out.on_chunk([&](std::string_view bytes) {
+    if (seen == 0)
+      safeexec::testing::inject_fault(safeexec::testing::Call::read, 1, EAGAIN, 20000000);
+    seen += bytes.size();
+  });
   const auto start = Clock::now();
-  const safeexec::ExecuteResult r = safeexec::execute(
-      {"sh", "-c", "yes & echo started"},
-      safeexec::ExecuteOptions{}.timeout(10s).linger(200ms).max_output_bytes(std::size_t{1} << 31));
+  safeexec::ExecuteResult r;
+  try {
+    r = safeexec::execute({"sh", "-c", "yes & echo started"},
+                          safeexec::ExecuteOptions{}.timeout(10s).linger(200ms).streams(io));
+  } catch (...) {
+    safeexec::testing::clear_faults();
+    throw;
+  }
   const auto took = Clock::now() - start;
+  const unsigned refused = safeexec::testing::faults_fired();
+  safeexec::testing::clear_faults();
+  EXPECT_GT(seen, 0u);
+  EXPECT_GT(refused, 0u) << "no read was refused: the pipe may have been idle";
   EXPECT_TRUE(r.output_cut);
   EXPECT_EQ(r.exit_code(), 0);
-  // The old loop ran on to the 10 s timeout while `yes` kept the pipe busy.
   const auto slack = safeexec_test_support::kSanitized ? 2000ms : 800ms;
-  EXPECT_LT(took, 200ms + slack);
+  EXPECT_LT(took, 200ms + slack)
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
 }
 
 // Item 2: the command finished at once; its background job holds the pipe

@@ -42,6 +42,13 @@ inline std::set<unsigned> open_handles() {
 }
 
 /// Live children of this process: "pid exe" strings.
+// When a process was created (100 ns units), 0 if it cannot be read.
+inline unsigned long long created_at(HANDLE process) {
+  FILETIME created{}, exited{}, kernel{}, user{};
+  if (!GetProcessTimes(process, &created, &exited, &kernel, &user)) return 0;
+  return (static_cast<unsigned long long>(created.dwHighDateTime) << 32) | created.dwLowDateTime;
+}
+
 inline std::vector<std::string> live_children() {
   std::vector<std::string> out;
   HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
@@ -54,9 +61,15 @@ inline std::vector<std::string> live_children() {
   const DWORD self = GetCurrentProcessId();
   for (BOOL ok = Process32FirstW(snap, &e); ok; ok = Process32NextW(snap, &e)) {
     if (e.th32ParentProcessID != self || e.th32ProcessID == self) continue;
-    HANDLE p = OpenProcess(SYNCHRONIZE, FALSE, e.th32ProcessID);
+    HANDLE p = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE, e.th32ProcessID);
     if (p == nullptr) continue;
-    const bool alive = WaitForSingleObject(p, 0) == WAIT_TIMEOUT;
+    // The parent id is a number, not a reference: a process whose creator
+    // exited names it still, and pids are reused (quickly, under Wine). One
+    // created before this process cannot be its child (one whose time
+    // cannot be read is counted).
+    const unsigned long long born = created_at(p);
+    const bool ours = born == 0 || born >= created_at(GetCurrentProcess());
+    const bool alive = ours && WaitForSingleObject(p, 0) == WAIT_TIMEOUT;
     CloseHandle(p);
     if (alive) out.push_back(std::to_string(e.th32ProcessID));
   }
