@@ -209,7 +209,9 @@ TEST_F(WinExecute, InheritEnvOnlyAndRemoveIgnoreCase) {
   EXPECT_TRUE(with_name(removed, "SXTEST_DROP").empty());
 }
 
-TEST_F(WinExecute, ConcurrentExecutesEachGetTheirOwnOutput) {
+using WinExecuteConcurrent = safeexec_test::ConcurrentLeakChecked;
+
+TEST_F(WinExecuteConcurrent, ConcurrentExecutesEachGetTheirOwnOutput) {
   std::vector<std::future<safeexec::ExecuteResult>> futures;
   for (int i = 0; i < 6; ++i) {
     futures.push_back(safeexec::execute_async(child_cmd({"argv", std::to_string(i)}),
