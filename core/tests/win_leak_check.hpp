@@ -4,17 +4,17 @@
 // set is the same and that no child of this process is left alive. Handles
 // are found by probing every handle value with GetHandleInformation, since
 // GetProcessHandleCount returns 0 under Wine; children come from a Toolhelp
-// snapshot (parent pid = ours, and the process still openable and running).
+// snapshot (parent pid = ours, created after us, and still running).
 #pragma once
 
 #include <windows.h>
-// tlhelp32.h and winternl.h need windows.h first.
-#include <tlhelp32.h>
+// winternl.h needs windows.h first.
 #include <winternl.h>
 
 #include <chrono>
 #include <cstdio>
 #include <future>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -23,6 +23,7 @@
 
 #include <gtest/gtest.h>
 
+#include "process_tree.hpp"
 #include "safeexec/execute.hpp"
 
 namespace safeexec_test {
@@ -63,39 +64,24 @@ inline std::string handle_type(unsigned value) {
   return out;
 }
 
-/// Live children of this process: "pid exe" strings.
-// When a process was created (100 ns units), 0 if it cannot be read.
-inline unsigned long long created_at(HANDLE process) {
-  FILETIME created{}, exited{}, kernel{}, user{};
-  if (!GetProcessTimes(process, &created, &exited, &kernel, &user)) return 0;
-  return (static_cast<unsigned long long>(created.dwHighDateTime) << 32) | created.dwLowDateTime;
-}
-
+/// Live children of this process, as pid strings: the library's own
+/// snapshot walk (process_tree.hpp, F07), which drops an entry created
+/// before this process - a parent id is only a number, Wine hands pids out
+/// again quickly, and an orphan of an earlier process with our id is not
+/// our child - and one that has exited.
 inline std::vector<std::string> live_children() {
+  namespace win = safeexec::detail::win;
+  const std::vector<win::ProcessEntry> snapshot = win::snapshot_processes();
+  const std::optional<win::OpenedProcess> self = win::open_for_reading(GetCurrentProcessId());
+  if (snapshot.empty() || !self) {
+    ADD_FAILURE() << "cannot list this process's children: " << GetLastError();
+    return {};
+  }
   std::vector<std::string> out;
-  HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
-  if (snap == INVALID_HANDLE_VALUE) {
-    ADD_FAILURE() << "CreateToolhelp32Snapshot failed: " << GetLastError();
-    return out;
+  for (const win::OpenedProcess& child :
+       win::children_in_snapshot(snapshot, *self, win::open_for_reading)) {
+    out.push_back(std::to_string(child.pid));
   }
-  PROCESSENTRY32W e{};
-  e.dwSize = sizeof e;
-  const DWORD self = GetCurrentProcessId();
-  for (BOOL ok = Process32FirstW(snap, &e); ok; ok = Process32NextW(snap, &e)) {
-    if (e.th32ParentProcessID != self || e.th32ProcessID == self) continue;
-    HANDLE p = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE, e.th32ProcessID);
-    if (p == nullptr) continue;
-    // The parent id is a number, not a reference: a process whose creator
-    // exited names it still, and pids are reused (quickly, under Wine). One
-    // created before this process cannot be its child (one whose time
-    // cannot be read is counted).
-    const unsigned long long born = created_at(p);
-    const bool ours = born == 0 || born >= created_at(GetCurrentProcess());
-    const bool alive = ours && WaitForSingleObject(p, 0) == WAIT_TIMEOUT;
-    CloseHandle(p);
-    if (alive) out.push_back(std::to_string(e.th32ProcessID));
-  }
-  CloseHandle(snap);
   return out;
 }
 
@@ -187,13 +173,7 @@ class LeakChecked : public ::testing::Test {
     // GoogleTest's skip path opens handles of its own on first use; a
     // skipped test did nothing to check.
     if (IsSkipped()) return;
-    // A handle the library closed may take a moment to go (a pending
-    // cancel): give the table up to a second to come back.
-    std::set<unsigned> after = open_handles();
-    for (int i = 0; i < 20 && after != handles_before_; ++i) {
-      Sleep(50);
-      after = open_handles();
-    }
+    const std::set<unsigned> after = table_once_it_is(handles_before_);
     std::string diff;
     for (unsigned v : after) {
       if (!handles_before_.count(v)) diff += " +" + std::to_string(v) + " (" + handle_type(v) + ")";
@@ -215,6 +195,17 @@ class LeakChecked : public ::testing::Test {
   }
 
  protected:
+  /// The handle table once it equals `want`, or as it is after a second: a
+  /// handle the library closed may take a moment to go (a pending cancel).
+  static std::set<unsigned> table_once_it_is(const std::set<unsigned>& want) {
+    std::set<unsigned> now = open_handles();
+    for (int i = 0; i < 20 && now != want; ++i) {
+      Sleep(50);
+      now = open_handles();
+    }
+    return now;
+  }
+
   std::set<unsigned> handles_before_;
 };
 
@@ -239,7 +230,7 @@ class ConcurrentLeakChecked : public LeakChecked {
  private:
   static constexpr int kBatches = 6;
   void accept_events_made_once() {
-    std::set<unsigned> now = open_handles();
+    const std::set<unsigned> now = table_once_it_is(handles_before_);
     std::set<unsigned> added;
     for (unsigned v : now) {
       if (!handles_before_.count(v)) added.insert(v);
@@ -252,12 +243,7 @@ class ConcurrentLeakChecked : public LeakChecked {
       if (handle_type(v) != "Event") return;
     }
     concurrent_runs(3);
-    bool same = false;
-    for (int i = 0; i < 20 && !same; ++i) {
-      Sleep(50);
-      same = open_handles() == now;
-    }
-    if (!same) return;  // it grew (or did not settle): LeakChecked reports it
+    if (table_once_it_is(now) != now) return;  // it grew: LeakChecked reports it
     for (unsigned v : added) {
       std::printf("leak check: Event %u was made once by the runs (3 more batches added none)\n",
                   v);
