@@ -11,11 +11,10 @@
 #include <string_view>
 
 namespace safeexec::detail {
-namespace {
 
 /// The whole of a /proc file (a few KiB; the Groups line makes it longer
 /// for a member of many groups), or false.
-bool read_whole(const char* path, std::string& out) {
+bool read_whole(const char* path, std::string& out) noexcept {
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   out.clear();
@@ -36,6 +35,8 @@ bool read_whole(const char* path, std::string& out) {
   (void)::close(fd);
   return ok && !out.empty();
 }
+
+namespace {
 
 constexpr std::array<std::string_view, 11> kIdentityFields = {
     "Uid:",    "Gid:",    "Groups:",     "CapInh:",  "CapPrm:",         "CapEff:",

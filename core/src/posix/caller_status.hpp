@@ -24,4 +24,8 @@ struct CallerStatus {
 /// opens means the stdio plan's.
 bool read_caller_status(CallerStatus& out) noexcept;
 
+/// The whole of a small /proc file into `out` (raw open, as above); false
+/// where it cannot be opened or read, or is empty.
+bool read_whole(const char* path, std::string& out) noexcept;
+
 }  // namespace safeexec::detail

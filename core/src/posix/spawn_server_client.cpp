@@ -3,11 +3,15 @@
 //
 // What the server keeps from its start is what its CLONE_PARENT children
 // inherit from it rather than from the caller: credentials, capabilities,
-// rlimits, process group and session, no_new_privs and the seccomp mode. Each request compares them
-// with the caller's current ones and restarts the server on a difference
-// (22 cheap system calls), so nothing it holds can be stale. What a child
-// inherits per spawn - working directory, umask, ignored signals, 0-2 - is
-// sent with each request instead.
+// rlimits, process group and session, no_new_privs and the seccomp mode,
+// the root directory, namespaces, cgroup, oom_score_adj and personality.
+// Each request compares them with the caller's current ones and restarts the
+// server on a difference (some forty cheap system calls), so nothing it holds
+// can be stale. The calling thread's own scheduling state (affinity, policy
+// and nice, timer slack, I/O priority) is compared too, and a thread that
+// differs from the server spawns directly (caller_inherited.hpp). What a
+// child inherits per spawn - working directory, umask, ignored signals,
+// 0-2 - is sent with each request instead.
 #include "spawn_server_client.hpp"
 
 #include <fcntl.h>
@@ -36,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "caller_inherited.hpp"
 #include "caller_status.hpp"
 #include "child_ref.hpp"
 #include "process_access.hpp"
@@ -54,30 +59,34 @@
 namespace safeexec::detail {
 namespace {
 
-/// What a CLONE_PARENT child inherits from the server, not from the caller:
-/// the status lines (credentials, capabilities, no_new_privs, seccomp), the
-/// rlimits, the process group and the session.
+/// What a CLONE_PARENT child inherits from the server, not from the caller,
+/// and what restarts the server when it changed: the status lines
+/// (credentials, capabilities, no_new_privs, seccomp), the rlimits, the
+/// process group and session, and where the child is born (root,
+/// namespaces, cgroup, oom_score_adj, personality).
 struct Identity {
   std::string status;
   std::array<rlimit64, RLIM_NLIMITS> limits{};
   pid_t pgid = 0;
   pid_t sid = 0;
+  InheritedPlace place;
 
   bool operator==(const Identity& o) const noexcept {
     return status == o.status && std::memcmp(limits.data(), o.limits.data(), sizeof limits) == 0 &&
-           pgid == o.pgid && sid == o.sid;
+           pgid == o.pgid && sid == o.sid && place == o.place;
   }
 };
 
-Identity current_identity(const CallerStatus& caller) {
-  Identity id;
+/// False where the caller's place cannot be read (no /proc/thread-self/ns):
+/// then this spawn goes direct.
+bool current_identity(const CallerStatus& caller, Identity& id) {
   id.status = caller.identity;
   for (int r = 0; r < RLIM_NLIMITS; ++r) {
     (void)::syscall(SYS_prlimit64, 0, r, nullptr, &id.limits[static_cast<std::size_t>(r)]);
   }
   id.pgid = ::getpgrp();
   id.sid = ::getsid(0);
-  return id;
+  return read_inherited_place(id.place);
 }
 
 /// The server executable: $SAFEEXEC_SPAWN_SERVER (ignored in a setuid
@@ -192,7 +201,8 @@ class Channel {
   pid_t* slot_ = nullptr;  ///< the shared page the kernel writes the child's pid to
   ChildRef server_;
   Identity identity_;
-  pid_t unavailable_for_ = 0;  ///< the server could not start in this process
+  InheritedThread server_thread_;  ///< the starting thread's, which the server has
+  pid_t unavailable_for_ = 0;      ///< the server could not start in this process
 };
 
 Channel& channel() {
@@ -245,10 +255,14 @@ void Channel::drop() noexcept {
 bool Channel::ensure_running(const CallerStatus& caller) noexcept {
   if (running()) {
     try {
-      if (current_identity(caller) == identity_) return true;
+      Identity now;
+      if (!current_identity(caller, now)) return false;  // this spawn goes direct
+      if (now == identity_) return true;
     } catch (...) {  // std::bad_alloc: a new server, as for a change
     }
-    drop();  // the caller changed credentials or limits: a server started now inherits them
+    // The caller changed credentials, limits or where children are born: a
+    // server started now, from this thread, inherits the new ones.
+    drop();
   }
   if (unavailable_for_ == ::getpid()) return false;
   return start_server(caller);
@@ -273,7 +287,10 @@ bool Channel::start_server(const CallerStatus& caller) noexcept {
     if (!ours || !theirs || !slot_fd || ::ftruncate(slot_fd.get(), 4096) != 0) return false;
     void* map = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, slot_fd.get(), 0);
     if (map == MAP_FAILED) return false;
-    const Identity identity = current_identity(caller);
+    Identity identity;
+    if (!current_identity(caller, identity)) return false;  // not remembered: "not now"
+    InheritedThread thread;
+    read_inherited_thread(thread);
     SpawnOptions o;
     o.spawn_strategy(SpawnStrategy::direct)
         .stdin_from(StdioRoute::null())
@@ -323,6 +340,7 @@ bool Channel::start_server(const CallerStatus& caller) noexcept {
     server_ = std::move(server);
     slot_ = static_cast<pid_t*>(map);
     identity_ = identity;
+    server_thread_ = thread;
     owner_ = ::getpid();
     return true;
   } catch (...) {  // std::bad_alloc: spawn directly
@@ -339,6 +357,11 @@ ServerSpawn Channel::spawn(const ChildPlan& plan) noexcept {
   const std::lock_guard<std::mutex> lock(mu_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!ensure_running(caller)) return out;
+    // A thread whose affinity, scheduling, timer slack or I/O priority is
+    // not the server's spawns directly: its child would inherit the server's.
+    InheritedThread thread;
+    read_inherited_thread(thread);
+    if (!(thread == server_thread_)) return out;
     lower_descriptors();
     // The clone seam stands for the server's clone (once the server is
     // there), so fault tests mean the same on both paths.
