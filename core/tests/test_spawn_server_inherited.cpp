@@ -127,6 +127,23 @@ TEST(SpawnServerInherited, OomScoreAdjIsTheCallersNow) {
       "20: the child had the server's oom_score_adj", "no spawn server here");
 }
 
+TEST(SpawnServerInherited, SecurebitsAndThpDisableAreTheCallersNow) {
+  expect_forked_ok(
+      [] {
+        if (!server_started()) return kNotHere;
+        // SECBIT_NO_SETUID_FIXUP (kept across execve) needs CAP_SETPCAP.
+        if (::prctl(PR_SET_SECUREBITS, 1UL << 2, 0, 0, 0) != 0) return kNotHere;
+        if (::prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) return 10;
+        const safeexec::ExecuteResult r = safeexec::execute(
+            child_cmd({"prctls"}), safeexec::ExecuteOptions{}.spawn(via_server()));
+        if (!r.status.success()) return 11;
+        return r.out == "securebits=4 thp_disable=1\n" ? 0 : 20;
+      },
+      "10: PR_SET_THP_DISABLE failed, 11: the helper failed, 20: the child had the server's "
+      "securebits or THP setting",
+      "PR_SET_SECUREBITS refused (needs CAP_SETPCAP), or no spawn server here");
+}
+
 TEST(SpawnServerInherited, ANewUtsNamespaceIsTheChilds) {
   expect_forked_ok(
       [] {

@@ -45,6 +45,9 @@ bool read_inherited_place(InheritedPlace& out) noexcept {
   if (!read_whole("/proc/thread-self/cgroup", out.cgroup)) out.cgroup.clear();
   if (!read_whole("/proc/self/oom_score_adj", out.oom_score_adj)) out.oom_score_adj.clear();
   out.personality = ::personality(0xffffffff);
+  constexpr int kGetMdwe = 66;  // PR_GET_MDWE: newer than Debian 12's headers
+  out.prctls = {::prctl(PR_GET_SECUREBITS, 0, 0, 0, 0), ::prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0),
+                ::prctl(kGetMdwe, 0, 0, 0, 0)};
   return true;
 }
 

@@ -28,10 +28,15 @@ struct InheritedPlace {
   std::string cgroup;         ///< /proc/thread-self/cgroup
   std::string oom_score_adj;  ///< /proc/self/oom_score_adj
   int personality = 0;        ///< personality(0xffffffff)
+  /// prctl: PR_GET_SECUREBITS (credentials the status lines do not show),
+  /// PR_GET_THP_DISABLE, PR_GET_MDWE (memory-deny-write-execute, 6.3+);
+  /// -1 where the kernel has none, the same every time.
+  std::array<int, 3> prctls{};
 
   bool operator==(const InheritedPlace& o) const noexcept {
     return root_dev == o.root_dev && root_ino == o.root_ino && namespaces == o.namespaces &&
-           cgroup == o.cgroup && oom_score_adj == o.oom_score_adj && personality == o.personality;
+           cgroup == o.cgroup && oom_score_adj == o.oom_score_adj && personality == o.personality &&
+           prctls == o.prctls;
   }
 };
 

@@ -33,6 +33,7 @@
 //                             cgroup (the 0:: path), umask (octal), nofile (soft:hard),
 //                             nnp, pdeathsig, uid, gid, groups (comma list), sid, pgid, pid
 //   spin MS                   burn MS ms of CPU time (its own, not the clock's), exit 0
+//   prctls                    write "securebits=<n> thp_disable=<n>", what prctl says
 //   zoo-escape LMS DMS PIDFILE  a daemon escaping the way daemons do: fork, setsid,
 //                             fork again; the grandchild writes its pid to PIDFILE,
 //                             puts /dev/null on 0/1/2 and lives DMS ms; the leader
@@ -505,6 +506,12 @@ int main(int argc, char** argv) {
       if (!write_all(1, *e, std::strlen(*e) + 1)) return 4;
     }
     return 0;
+  }
+  if (mode == "prctls") {
+    return write_str("securebits=" + std::to_string(prctl(PR_GET_SECUREBITS, 0, 0, 0, 0)) +
+                     " thp_disable=" + std::to_string(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0)) + "\n")
+               ? 0
+               : 4;
   }
   if (mode == "fds") {
     const std::string fds = open_fd_list();
