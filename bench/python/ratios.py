@@ -216,6 +216,15 @@ GOALS += [
         "basis": "p50",
         "op": "<=",
         "goal": 1.1,
+        # A documented known miss since 2026-12-07 (bench/README.md, "Where
+        # the server's round trip goes"): 1.11 - 1.25 on 2 vCPUs, 1.07 - 1.08
+        # with the run pinned to one. The scheduler puts the server's child
+        # on the other, idle vCPU in about half the spawns. Issue of record:
+        # 20. Held to its last record, as P3 is, so that the gate fails on a
+        # regression and not on which vCPU the scheduler picked.
+        "known_miss": {"issue": 20, "why": "scheduler-bound on 2 vCPUs: the server's child "
+                       "and the caller's wake-up land on the other, idle vCPU in about half "
+                       "the spawns; the protocol itself costs 6 - 8 % (pinned to one vCPU)"},
     },
     {
         "id": "P1-automatic",

@@ -77,6 +77,10 @@ TEST_F(TimeBounds, DeadlineHoldsWhilePollIsNeverIdle) {
 // idle poll spins to the 10 s timeout). The output is streamed to a counter,
 // not captured: a captured `yes` made the time measured that of growing a
 // string by a gigabyte a second (1.2 s on a loaded machine), not the bound.
+// The shell's own line goes to stderr: on stdout it could find the pipe
+// already full of `yes` (reads refused from the first chunk on), block
+// there, and the command would never exit (seen once in a ci/kernels cell:
+// the 10 s timeout, not the linger bound, ended it).
 TEST_F(TimeBounds, NeverEndingBackgroundWriterIsCutAtTheLingerBound) {
   std::size_t seen = 0;
   safeexec::Streams io;
@@ -88,7 +92,7 @@ TEST_F(TimeBounds, NeverEndingBackgroundWriterIsCutAtTheLingerBound) {
   const auto start = Clock::now();
   safeexec::ExecuteResult r;
   try {
-    r = safeexec::execute({"sh", "-c", "yes & echo started"},
+    r = safeexec::execute({"sh", "-c", "yes & echo started >&2"},
                           safeexec::ExecuteOptions{}.timeout(10s).linger(200ms).streams(io));
   } catch (...) {
     safeexec::testing::clear_faults();
