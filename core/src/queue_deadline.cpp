@@ -44,8 +44,11 @@ class Timer {
         wake_.wait(lock);
         continue;
       }
-      if (Clock::now() < heap_.top().at) {
-        wake_.wait_until(lock, heap_.top().at);
+      if (const Deadline next = heap_.top().at; Clock::now() < next) {
+        // A copy: wait_until reads its deadline again after waking, and an
+        // add() meanwhile may have moved the heap's storage (ASan: a
+        // heap-use-after-free in the concurrency properties).
+        wake_.wait_until(lock, next);
         continue;
       }
       std::weak_ptr<Expirable> due = heap_.top().what;

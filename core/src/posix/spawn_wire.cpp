@@ -40,7 +40,9 @@ class Reader {
   bool read(T* out, std::size_t count) {
     const std::size_t bytes = sizeof(T) * count;
     if (bytes / sizeof(T) != count || size_ - pos_ < bytes) return false;
-    std::memcpy(out, data_ + pos_, bytes);
+    // An empty array's data() may be null, and memcpy's arguments must not
+    // be, even for 0 bytes (UBSan stopped the server on every request).
+    if (bytes != 0) std::memcpy(out, data_ + pos_, bytes);
     pos_ += bytes;
     return true;
   }
