@@ -123,10 +123,16 @@ TEST_F(Kill, HandleNeverSignalsARecycledPid) {
   ASSERT_EQ(old.send_signal(SIGKILL), KillOutcome::delivered);
   ASSERT_EQ(old.wait(), ExitStatus::signaled(SIGKILL));
 
+  // The stranger is spawned directly whatever the strategy under test: the
+  // old handle is the subject, and through the spawn server the window
+  // between ns_last_pid and the clone is wide enough (its request, its
+  // checks, the server's wake-up) for a parallel test's forks to take the
+  // pid fifty times running (seen once in a ci/kernels cell).
+  const auto direct = safeexec::SpawnOptions{}.spawn_strategy(safeexec::SpawnStrategy::direct);
   std::optional<safeexec::Process> stranger;
-  for (int attempt = 0; attempt < 50 && !stranger; ++attempt) {
+  for (int attempt = 0; attempt < 200 && !stranger; ++attempt) {
     ASSERT_TRUE(request_next_pid(pid)) << "cannot write ns_last_pid (needs root)";
-    safeexec::Process candidate = safeexec::create_process(child_cmd({"sleep", "10000"}));
+    safeexec::Process candidate = safeexec::create_process(child_cmd({"sleep", "10000"}), direct);
     if (candidate.pid() == pid) stranger.emplace(std::move(candidate));
   }
   ASSERT_TRUE(stranger.has_value()) << "another process kept taking pid " << pid;
