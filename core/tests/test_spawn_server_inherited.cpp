@@ -51,10 +51,8 @@ bool server_started() {
 }
 
 std::string proc_file(pid_t pid, const std::string& name) {
-  std::ifstream in(safeexec_test_support::proc_path("/" + std::to_string(pid) + "/" + name));
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return safeexec_test::read_small_file(
+      safeexec_test_support::proc_path("/" + std::to_string(pid) + "/" + name));
 }
 
 /// Field 19 of /proc/<pid>/stat, the nice value (after the ")" of comm).
