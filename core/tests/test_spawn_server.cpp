@@ -23,6 +23,7 @@
 #include "leak_check.hpp"
 #include "safeexec/safeexec.hpp"
 #include "safeexec/testing/spawn_server.hpp"
+#include "spawn_server_fixture.hpp"
 #include "test_child.hpp"
 
 namespace {
@@ -31,39 +32,17 @@ using namespace std::chrono_literals;
 using safeexec_test::child_cmd;
 namespace testing_hooks = safeexec::testing;
 
-/// The leak check of LeakChecked, around a server this test owns: none at
-/// the snapshot, none left (killed and reaped) at the end.
-class SpawnServer : public ::testing::Test {
+/// A server this test owns (spawn_server_fixture.hpp); the fallback check
+/// runs where none can.
+class SpawnServer : public safeexec_test::SpawnServerTest {
  protected:
-  void SetUp() override {
-    testing_hooks::reset_spawn_server();
-    testing_hooks::clear_faults();
-    // Where the server cannot run (no x86-64 clone3, or a ci/kernels profile
-    // that refuses clone3 or pidfds) only the fallback can be checked.
-    const bool fallback_check =
-        std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) ==
-        "ServerThatCannotStartMeansDirectSpawn";
-    if (!fallback_check && testing_hooks::start_spawn_server() < 0) {
-      testing_hooks::reset_spawn_server();
-      GTEST_SKIP() << "the spawn server cannot run here: every spawn is direct (checked by "
-                      "ServerThatCannotStartMeansDirectSpawn)";
-    }
-    testing_hooks::reset_spawn_server();
-    fds_before_ = safeexec_test::open_fds();
-  }
-  void TearDown() override {
-    if (IsSkipped()) return;
-    testing_hooks::reset_spawn_server();
-    EXPECT_EQ(safeexec_test::open_fds(), fds_before_);
-    int status = 0;
-    errno = 0;
-    const pid_t r = ::waitpid(-1, &status, WNOHANG);
-    EXPECT_TRUE(r == -1 && errno == ECHILD) << "a child was left behind: waitpid said " << r;
+  bool needs_a_server() const override {
+    return std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) !=
+           "ServerThatCannotStartMeansDirectSpawn";
   }
   static safeexec::SpawnOptions via_server() {
     return safeexec::SpawnOptions{}.spawn_strategy(safeexec::SpawnStrategy::server);
   }
-  safeexec_test::FdTable fds_before_;
 };
 
 int run_exit(int code, safeexec::SpawnOptions o) {

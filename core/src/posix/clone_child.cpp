@@ -2,6 +2,7 @@
 // clone3 with CLONE_INTO_CGROUP when the child gets a cgroup leaf.
 #include "clone_child.hpp"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -42,14 +43,33 @@ pid_t started(pid_t pid) noexcept {
 // calls), reports a failure through a pipe since it shares no memory with us,
 // and the pidfd comes from pidfd_open(). A cgroup leaf is joined through
 // cgroup.procs. Release builds never take this path.
-__attribute__((noinline)) pid_t clone_child(ChildPlan& plan, bool /*want_pidfd*/, int cgroup_dir_fd,
+//
+// The forked child waits at a gate (a pipe's EOF) until that pidfd is open:
+// in a host that ignores SIGCHLD the kernel reaps a child the moment it
+// exits, and one that exec'd and exited before our pidfd_open left the
+// handle without a pidfd (or, had its pid been reused, with a stranger's).
+__attribute__((noinline)) pid_t clone_child(ChildPlan& plan, bool want_pidfd, int cgroup_dir_fd,
                                             int* pidfd, SpawnStage* stage) {
   *stage = SpawnStage::clone;
   if (sys::clone_fault() != 0) return -1;
   *pidfd = -1;
+  int gate[2];
+  if (::pipe2(gate, O_CLOEXEC) != 0) return -1;  // EMFILE as a clone's pidfd would be
   child_joins_cgroup(plan, cgroup_dir_fd);
-  const pid_t pid = ::vfork();      // NOLINT: TSan-only, replaced by fork() in its runtime
-  if (pid == 0) child_main(&plan);  // never returns
+  const pid_t pid = ::vfork();  // NOLINT: TSan-only, replaced by fork() in its runtime
+  if (pid == 0) {
+    (void)::close(gate[1]);
+    char byte = 0;
+    while (::read(gate[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    (void)::close(gate[0]);
+    child_main(&plan);  // never returns
+  }
+  const int fork_errno = errno;
+  if (pid > 0 && want_pidfd) *pidfd = sys::pidfd_open(pid);  // -1 (EMFILE...): by pid
+  (void)::close(gate[1]);                                    // the child goes on
+  (void)::close(gate[0]);
+  errno = fork_errno;
   return started(pid);
 }
 pid_t clone_child_for_parent(ChildPlan& /*plan*/, int* pidfd, pid_t* /*pid_slot*/) {

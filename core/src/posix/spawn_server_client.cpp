@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "background_reaper.hpp"
 #include "caller_inherited.hpp"
 #include "caller_status.hpp"
 #include "child_ref.hpp"
@@ -111,30 +112,28 @@ bool same_file(int fd, const struct stat& id) noexcept {
   return fd >= 0 && ::fstat(fd, &st) == 0 && st.st_dev == id.st_dev && st.st_ino == id.st_ino;
 }
 
-/// Waits (bounded) for a SIGKILLed child of ours and reaps it. Polls with
-/// WNOHANG: a blocking waitid would wait for every child where the host
-/// ignores SIGCHLD.
-void kill_and_reap(pid_t pid, int pidfd) noexcept {
-  // By pid where the pidfd has none to give or the kernel (or a filter)
-  // refuses pidfd_send_signal: an unreaped child of ours, so the pid cannot
-  // have been recycled.
-  if (pidfd < 0 || ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0U) != 0) {
-    (void)::kill(pid, SIGKILL);
-  }
-  for (int i = 0; i < 2000; ++i) {
-    siginfo_t info{};
-    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG) != 0) {
-      if (errno == EINTR) continue;
-      return;  // ECHILD: someone else reaped it
-    }
-    if (info.si_pid == pid) return;
-    if (pidfd >= 0) {
-      pollfd p{pidfd, POLLIN, 0};
-      (void)::poll(&p, 1, 1);
-    } else {
-      ::usleep(1000);
-    }
-  }
+/// Kills a child of ours (the server, or a child it made for a request that
+/// died with it) and reaps it within a bound, by the handle's own reap loop:
+/// it sleeps on the pidfd while the child runs and backs off while the child
+/// has exited but cannot be reaped yet. That second case is real: a tracer
+/// (strace, a debugger, or LeakSanitizer's own tracer in an ASan-built
+/// server that began its exit on our EOF) is told of the death first, and
+/// until it lets go the pidfd polls readable while waitid() finds nothing.
+/// A loop that polled the pidfd again at once spun through its count in a
+/// few milliseconds and left the zombie behind. Past the bound, a
+/// background thread reaps the child when it can, so no zombie is left.
+void kill_and_reap(ChildRef child) noexcept {
+  constexpr auto kReapBound = std::chrono::seconds(2);
+  if (!child) return;
+  ProcessState s;
+  s.child = std::move(child);
+  (void)s.child.signal(SIGKILL);  // unreaped, so the pid cannot have been recycled
+  if (reap_quietly(s, deadline_after(kReapBound))) return;
+  const std::string pid = std::to_string(s.child.pid());
+  reap_in_background(std::move(s.child), LogLevel::warning,
+                     "safeexec: spawn server process " + pid + " was killed and " +
+                         (s.unreapable.empty() ? std::string("did not die") : s.unreapable) +
+                         "; a background thread will reap it when it can");
 }
 
 std::atomic<unsigned> g_spawns_through_server{0};
@@ -249,8 +248,8 @@ bool Channel::running() noexcept {
 
 void Channel::drop() noexcept {
   sock_.reset();  // the server sees EOF and exits
-  if (server_) kill_and_reap(server_.pid(), server_.pidfd());
-  server_.clear();
+  kill_and_reap(std::move(server_));
+  server_ = ChildRef();
   if (slot_ != nullptr) (void)::munmap(slot_, 4096);
   slot_ = nullptr;
   owner_ = 0;
@@ -333,7 +332,7 @@ bool Channel::start_server(const CallerStatus& caller) noexcept {
         hello.magic == wire::kHelloMagic && hello.server_pid == server.pid() &&
         hello.can_clone == 1;
     if (!greeted) {  // not our server, a stale one with another protocol, or no clone3 here
-      kill_and_reap(server.pid(), server.pidfd());
+      kill_and_reap(std::move(server));
       (void)::munmap(map, 4096);
       unavailable_for_ = ::getpid();
       return false;
@@ -466,8 +465,7 @@ ServerSpawn Channel::send(const ChildPlan& plan, const CallerStatus& caller, boo
       if (pidfd >= 0) (void)::close(pidfd);
       const pid_t orphan = __atomic_load_n(slot_, __ATOMIC_SEQ_CST);
       if (orphan > 0) {
-        UniqueFd orphan_fd(sys::pidfd_open(orphan));
-        kill_and_reap(orphan, orphan_fd.get());
+        kill_and_reap(ChildRef(orphan, sys::pidfd_open(orphan)));
       }
       drop();
       out.clone_error = EPIPE;
@@ -526,12 +524,11 @@ void Channel::lower_descriptors() noexcept {
 /// and the caller gets {spawn_server, ETIMEDOUT}. The next request starts a
 /// new server.
 ServerSpawn Channel::hung_server() noexcept {
-  if (server_) kill_and_reap(server_.pid(), server_.pidfd());
-  server_.clear();
+  kill_and_reap(std::move(server_));
+  server_ = ChildRef();
   const pid_t orphan = __atomic_load_n(slot_, __ATOMIC_SEQ_CST);
   if (orphan > 0) {
-    UniqueFd orphan_fd(sys::pidfd_open(orphan));
-    kill_and_reap(orphan, orphan_fd.get());
+    kill_and_reap(ChildRef(orphan, sys::pidfd_open(orphan)));
   }
   drop();
   if (orphan <= 0) return ServerSpawn{};
