@@ -1,0 +1,369 @@
+// inherited_props.cpp - a child started through the spawn server starts
+// where a direct child of the same caller starts (FINDINGS.md S19, S20).
+//
+// For any set of changes a caller makes after its server started - to the
+// calling thread (nice value, scheduling policy, CPU affinity, timer slack,
+// I/O priority) and to the process (umask, working directory, oom_score_adj,
+// an rlimit, an ignored signal, personality, a new UTS or mount namespace),
+// applied in any order in a forked copy of the property - a child spawned
+// with SpawnStrategy::server and one spawned with SpawnStrategy::direct
+// read the same in /proc: I1 every inherited attribute below is equal; I2
+// the changes took (the direct child shows the umask, nice value and
+// oom_score_adj asked for), so the comparison is not between two children
+// that both missed them; I3 nothing is left (both children and the fork's
+// own server killed and reaped, no descriptor of ours left).
+//
+// Where no server can run (a TSan build, a ci/kernels profile without
+// clone3 or pidfds) every spawn is direct and the property says so once.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "prop_gtest.hpp"
+#include "safeexec/safeexec.hpp"
+#include "safeexec/testing/spawn_server.hpp"
+#include "support.hpp"
+#include "support/child_census.hpp"
+
+namespace safeexec_props {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// One change of the caller's, made after its server started.
+enum class Kind {
+  nice,
+  sched_batch,
+  affinity,
+  timer_slack,
+  io_priority,
+  umask,
+  cwd,
+  oom_score_adj,
+  core_limit,
+  ignore_sigusr2,
+  no_aslr,
+  uts_namespace,
+  mount_namespace,
+};
+
+struct Change {
+  Kind kind = Kind::nice;
+  long value = 0;  ///< what the kind needs: a nice value, a mask, a level...
+};
+
+std::string show(const Change& c) {
+  static const char* const names[] = {
+      "nice",    "sched_batch",   "affinity",       "timer_slack", "io_priority",
+      "umask",   "cwd",           "oom_score_adj",  "core_limit",  "ignore_sigusr2",
+      "no_aslr", "uts_namespace", "mount_namespace"};
+  return std::string(names[static_cast<int>(c.kind)]) + "=" + std::to_string(c.value);
+}
+
+/// The values each kind draws from, [lo, hi), in the order of Kind: a nice
+/// value, the bits that pick CPUs, a timer slack in ns, a best-effort I/O
+/// level, a umask, one of three directories, an oom_score_adj (raising it
+/// needs no privilege; lowering it needs CAP_SYS_RESOURCE), a core limit.
+constexpr std::pair<long, long> kRanges[] = {
+    {1, 20},   {0, 1},        {1, 1L << 30}, {1, 2000000}, {0, 8},       {0, 01000}, {0, 3},
+    {0, 1001}, {0, 1L << 20}, {0, 1},        {0, 1},       {0, 1000000}, {0, 1}};
+
+rc::Gen<Change> gen_change() {
+  return rc::gen::mapcat(
+      rc::gen::element(Kind::nice, Kind::sched_batch, Kind::affinity, Kind::timer_slack,
+                       Kind::io_priority, Kind::umask, Kind::cwd, Kind::oom_score_adj,
+                       Kind::core_limit, Kind::ignore_sigusr2, Kind::no_aslr, Kind::uts_namespace,
+                       Kind::mount_namespace),
+      [](Kind k) {
+        const auto [lo, hi] = kRanges[static_cast<int>(k)];
+        return rc::gen::map(rc::gen::inRange(lo, hi), [k](long v) { return Change{k, v}; });
+      });
+}
+
+/// Makes one change in this (forked) process; "" or why it could not.
+std::string apply(const Change& c) {
+  switch (c.kind) {
+    case Kind::nice:
+      return ::setpriority(PRIO_PROCESS, 0, static_cast<int>(c.value)) == 0 ? "" : "setpriority";
+    case Kind::sched_batch: {
+      const sched_param p{};
+      return ::sched_setscheduler(0, SCHED_BATCH, &p) == 0 ? "" : "sched_setscheduler";
+    }
+    case Kind::affinity: {
+      cpu_set_t now;
+      CPU_ZERO(&now);
+      if (::sched_getaffinity(0, sizeof now, &now) != 0) return "sched_getaffinity";
+      // The allowed CPUs the value's bits pick (at least one of them).
+      cpu_set_t want;
+      CPU_ZERO(&want);
+      int seen = 0;
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (!CPU_ISSET(cpu, &now)) continue;
+        if ((c.value >> (seen % 30)) & 1) CPU_SET(cpu, &want);
+        ++seen;
+      }
+      if (CPU_COUNT(&want) == 0) return "";  // the same set: nothing changes
+      return ::sched_setaffinity(0, sizeof want, &want) == 0 ? "" : "sched_setaffinity";
+    }
+    case Kind::timer_slack:
+      return ::prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(c.value), 0, 0, 0) == 0
+                 ? ""
+                 : "PR_SET_TIMERSLACK";
+    case Kind::io_priority: {
+      constexpr int kWhoProcess = 1;  // IOPRIO_WHO_PROCESS: 0 is the calling thread
+      constexpr int kClassBestEffort = 2;
+      const long prio = (kClassBestEffort << 13) | c.value;
+      return ::syscall(SYS_ioprio_set, kWhoProcess, 0, prio) == 0 ? "" : "ioprio_set";
+    }
+    case Kind::umask:
+      (void)::umask(static_cast<mode_t>(c.value));
+      return "";
+    case Kind::cwd: {
+      static const char* const dirs[] = {"/", "/tmp", "/usr"};
+      return ::chdir(dirs[c.value]) == 0 ? "" : "chdir";
+    }
+    case Kind::oom_score_adj: {
+      std::FILE* f = std::fopen("/proc/self/oom_score_adj", "w");
+      if (f == nullptr) return "open oom_score_adj";
+      const bool ok = std::fprintf(f, "%ld\n", c.value) > 0;
+      return std::fclose(f) == 0 && ok ? "" : "write oom_score_adj";
+    }
+    case Kind::core_limit: {
+      rlimit r{};
+      if (::getrlimit(RLIMIT_CORE, &r) != 0) return "getrlimit";
+      r.rlim_cur = std::min<rlim_t>(static_cast<rlim_t>(c.value), r.rlim_max);
+      return ::setrlimit(RLIMIT_CORE, &r) == 0 ? "" : "setrlimit";
+    }
+    case Kind::ignore_sigusr2:
+      return ::signal(SIGUSR2, SIG_IGN) != SIG_ERR ? "" : "signal";
+    case Kind::no_aslr: {
+      const int now = ::personality(0xffffffff);
+      return now >= 0 && ::personality(static_cast<unsigned long>(now) | ADDR_NO_RANDOMIZE) >= 0
+                 ? ""
+                 : "personality";
+    }
+    case Kind::uts_namespace: {
+      if (::unshare(CLONE_NEWUTS) != 0) return "unshare(CLONE_NEWUTS)";
+      const std::string name = "prop-" + std::to_string(c.value);
+      return ::sethostname(name.c_str(), name.size()) == 0 ? "" : "sethostname";
+    }
+    case Kind::mount_namespace:
+      return ::unshare(CLONE_NEWNS) == 0 ? "" : "unshare(CLONE_NEWNS)";
+  }
+  return "unknown change";
+}
+
+std::string proc_file(pid_t pid, const std::string& name) {
+  return safeexec_test_support::read_small_file(
+      safeexec_test_support::proc_path("/" + std::to_string(pid) + "/" + name));
+}
+
+std::string proc_link(pid_t pid, const std::string& name) {
+  char buf[4096];
+  const std::string path = safeexec_test_support::proc_path("/" + std::to_string(pid) + "/" + name);
+  const ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "?";
+}
+
+/// The line of /proc/<pid>/status that starts with `key`.
+std::string status_line(const std::string& status, const std::string& key) {
+  const std::size_t at = status.find("\n" + key + ":");
+  if (at == std::string::npos) return "?";
+  const std::size_t end = status.find('\n', at + 1);
+  return status.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+}
+
+/// Fields of /proc/<pid>/stat after comm, 1-based as proc(5) counts them.
+std::string stat_field(const std::string& stat, int field) {
+  std::size_t at = stat.rfind(')');
+  if (at == std::string::npos) return "?";
+  int n = 2;  // ")" ends field 2
+  std::size_t pos = at + 2;
+  while (n + 1 < field && pos < stat.size()) {
+    pos = stat.find(' ', pos);
+    if (pos == std::string::npos) return "?";
+    ++pos;
+    ++n;
+  }
+  const std::size_t end = stat.find(' ', pos);
+  return stat.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+}
+
+/// What a child inherited, as /proc shows it.
+std::map<std::string, std::string> inherited(pid_t pid) {
+  std::map<std::string, std::string> out;
+  const std::string status = proc_file(pid, "status");
+  for (const char* key : {"Umask", "SigIgn", "SigBlk", "Cpus_allowed_list", "NoNewPrivs", "Seccomp",
+                          "CapEff", "Uid", "Gid", "Groups"}) {
+    out[key] = status_line(status, key);
+  }
+  const std::string stat = proc_file(pid, "stat");
+  out["nice"] = stat_field(stat, 19);
+  out["rt_priority"] = stat_field(stat, 40);
+  out["policy"] = stat_field(stat, 41);
+  out["pgrp"] = stat_field(stat, 5);
+  out["session"] = stat_field(stat, 6);
+  out["cwd"] = proc_link(pid, "cwd");
+  out["root"] = proc_link(pid, "root");
+  for (const char* ns : {"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"}) {
+    out[std::string("ns/") + ns] = proc_link(pid, std::string("ns/") + ns);
+  }
+  out["cgroup"] = proc_file(pid, "cgroup");
+  out["oom_score_adj"] = proc_file(pid, "oom_score_adj");
+  out["timerslack_ns"] = proc_file(pid, "timerslack_ns");
+  out["personality"] = proc_file(pid, "personality");
+  out["limits"] = proc_file(pid, "limits");
+  constexpr int kWhoProcess = 1;
+  out["ioprio"] = std::to_string(::syscall(SYS_ioprio_get, kWhoProcess, pid));
+  return out;
+}
+
+/// The fork's side: starts its own server, makes the changes, spawns one
+/// sleeper each way and compares them. "" or what differed.
+std::string compare_in_this_process(const std::vector<Change>& changes) {
+  namespace hooks = safeexec::testing;
+  const auto with = [](safeexec::SpawnStrategy s) {
+    return safeexec::SpawnOptions{}.spawn_strategy(s);
+  };
+  hooks::reset_spawn_server();
+  {
+    safeexec::Process first = safeexec::create_process({helper_path(), "exit", "0"},
+                                                       with(safeexec::SpawnStrategy::server));
+    if (!first.wait().success()) return "the first spawn through the server failed";
+  }
+  if (hooks::spawn_server_pid() <= 0) return "no server started in the fork";
+  for (const Change& c : changes) {
+    if (const std::string why = apply(c); !why.empty()) return show(c) + ": " + why + " failed";
+  }
+  const std::vector<std::string> sleeper = {helper_path(), "sleep", "60000"};
+  safeexec::Process direct =
+      safeexec::create_process(sleeper, with(safeexec::SpawnStrategy::direct));
+  safeexec::Process served =
+      safeexec::create_process(sleeper, with(safeexec::SpawnStrategy::server));
+  const auto a = inherited(direct.pid());
+  const auto b = inherited(served.pid());
+  std::string diff;
+  for (const auto& [key, value] : a) {
+    if (b.at(key) != value)
+      diff += " " + key + ": direct \"" + value + "\" server \"" + b.at(key) + "\";";
+  }
+  // I2: the changes reached the direct child (the reference is not
+  // vacuous); the last change of a kind is the one that holds.
+  std::map<Kind, long> last;
+  for (const Change& c : changes) last[c.kind] = c.value;
+  char want_umask[32];
+  if (const auto u = last.find(Kind::umask); u != last.end()) {
+    (void)std::snprintf(want_umask, sizeof want_umask, "Umask:\t%04lo", u->second);
+    if (a.at("Umask") != want_umask) diff += " the direct child's " + a.at("Umask") + ";";
+  }
+  if (const auto n = last.find(Kind::nice);
+      n != last.end() && a.at("nice") != std::to_string(n->second)) {
+    diff += " the direct child's nice is " + a.at("nice") + ";";
+  }
+  if (const auto o = last.find(Kind::oom_score_adj);
+      o != last.end() && a.at("oom_score_adj") != std::to_string(o->second) + "\n") {
+    diff += " the direct child's oom_score_adj is " + a.at("oom_score_adj") + ";";
+  }
+  (void)direct.terminate(0ms);
+  (void)served.terminate(0ms);
+  hooks::reset_spawn_server();
+  return diff;
+}
+
+/// Runs the comparison in a forked copy (the changes are for good); its
+/// report comes back through a pipe.
+std::string compare_in_a_fork(const std::vector<Change>& changes) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return "pipe2 failed";
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(p[0]);
+    ::close(p[1]);
+    return "fork failed";
+  }
+  if (pid == 0) {
+    ::close(p[0]);
+    std::string report;
+    try {
+      report = compare_in_this_process(changes);
+    } catch (const std::exception& e) {
+      report = std::string("threw: ") + e.what();
+    }
+    const char* d = report.data();
+    std::size_t left = report.size();
+    while (left > 0) {
+      const ssize_t n = ::write(p[1], d, left);
+      if (n <= 0) break;
+      d += n;
+      left -= static_cast<std::size_t>(n);
+    }
+    ::_exit(0);
+  }
+  ::close(p[1]);
+  std::string report;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(p[0], buf, sizeof buf);
+    if (n > 0) {
+      report.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  ::close(p[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) report += " (the fork did not exit 0)";
+  return report;
+}
+
+/// Whether a server can run in this build and on this kernel, asked once.
+bool server_can_run() {
+  static const bool can = [] {
+    const bool ok = safeexec::testing::start_spawn_server() > 0;
+    safeexec::testing::reset_spawn_server();
+    if (!ok) {
+      std::printf(
+          "Inherited: no spawn server can run here; every spawn is direct, nothing to "
+          "compare\n");
+    }
+    return ok;
+  }();
+  return can;
+}
+
+}  // namespace
+
+SAFEEXEC_PROP(Inherited, S19_S20_AServerChildStartsWhereADirectChildDoes) {
+  if (!server_can_run()) return;
+  LeakGuard guard;
+  const auto changes =
+      *rc::gen::container<std::vector<Change>>(*rc::gen::inRange<std::size_t>(1, 6), gen_change());
+  std::string shown;
+  for (const Change& c : changes) shown += " " + show(c);
+  RC_TAG(changes.size());
+  const std::string diff = compare_in_a_fork(changes);
+  if (!diff.empty()) RC_FAIL("changes:" + shown + " ->" + diff);
+  guard.verify("S19/S20");
+}
+
+}  // namespace safeexec_props
