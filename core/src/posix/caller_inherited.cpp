@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "caller_status.hpp"
@@ -18,15 +19,23 @@ namespace {
 constexpr std::array<const char*, 8> kNamespaces = {
     "cgroup", "ipc", "mnt", "net", "pid_for_children", "time_for_children", "user", "uts"};
 
-/// The inode of each namespace link, through one directory descriptor.
+/// The inode of each namespace link, through one directory descriptor. The
+/// link's text names it ("uts:[4026531838]"): readlinkat reads that, with the
+/// same permission check as following the link, in a third of the time a
+/// stat through the link takes (it makes no nsfs dentry; about 0.7 against
+/// 2-4 us each here, and this runs at every spawn through the server).
 bool read_namespaces(std::array<ino_t, 8>& out) noexcept {
   const int dir = ::open("/proc/thread-self/ns", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return false;
   for (std::size_t i = 0; i < kNamespaces.size(); ++i) {
-    struct stat st {};
-    // Followed: the link's target is the namespace (nsfs), whose inode
-    // names it. Absent on older kernels (time: 5.6): 0, the same every time.
-    out[i] = ::fstatat(dir, kNamespaces[i], &st, 0) == 0 ? st.st_ino : 0;
+    // Absent on older kernels (time: 5.6): 0, the same every time.
+    out[i] = 0;
+    char link[64];
+    const ssize_t n = ::readlinkat(dir, kNamespaces[i], link, sizeof link - 1);
+    if (n <= 0) continue;
+    link[n] = '\0';
+    const char* open_bracket = std::strchr(link, '[');
+    if (open_bracket != nullptr) out[i] = std::strtoull(open_bracket + 1, nullptr, 10);
   }
   (void)::close(dir);
   return true;
