@@ -63,46 +63,57 @@ bool still_our_child(pid_t pid) {
   return ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
-/// A forked copy of this process that seizes `target` (no stop, no signal
-/// of its own), says so on a pipe, holds it for `hold` without ever
-/// collecting its death, and exits, which hands the zombie back to its
-/// parent. The tracer's pid, or -1 (with a failure added) where ptrace is
-/// refused.
-pid_t start_tracer(pid_t target, std::chrono::milliseconds hold) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) {
+/// A tracer: a forked copy of this process that seizes the server (no stop,
+/// no signal of its own) and says so, then waits for the test's byte on
+/// `go`, sent just before the reset kills the server, and from then holds
+/// the server for `hold` without ever collecting its death; then it exits,
+/// which hands the zombie back to its parent. (Timed from the seize, a slow
+/// machine could let it go before the kill, and the test would test
+/// nothing.)
+struct Tracer {
+  pid_t pid = -1;
+  int go = -1;  ///< the write end: one byte starts the hold
+};
+
+Tracer start_tracer(pid_t target, std::chrono::milliseconds hold) {
+  int said[2];
+  int go[2];
+  if (::pipe2(said, O_CLOEXEC) != 0 || ::pipe2(go, O_CLOEXEC) != 0) {
     ADD_FAILURE() << "pipe2: errno " << errno;
-    return -1;
+    return {};
   }
-  const pid_t tracer = ::fork();
-  if (tracer < 0) {
+  const pid_t pid = ::fork();
+  if (pid < 0) {
     ADD_FAILURE() << "fork: errno " << errno;
-    ::close(p[0]);
-    ::close(p[1]);
-    return -1;
+    for (const int fd : {said[0], said[1], go[0], go[1]}) ::close(fd);
+    return {};
   }
-  if (tracer == 0) {
-    ::close(p[0]);
+  if (pid == 0) {
+    ::close(said[0]);
+    ::close(go[1]);
     const char ok = ::ptrace(PTRACE_SEIZE, target, nullptr, nullptr) == 0 ? 'y' : 'n';
-    (void)!::write(p[1], &ok, 1);
-    if (ok == 'y') {
+    (void)!::write(said[1], &ok, 1);
+    char byte = 0;
+    if (ok == 'y' && ::read(go[0], &byte, 1) == 1) {
       const timespec ts{static_cast<time_t>(hold.count() / 1000),
                         static_cast<long>(hold.count() % 1000) * 1000000L};
       (void)::nanosleep(&ts, nullptr);
     }
     ::_exit(0);
   }
-  ::close(p[1]);
+  ::close(said[1]);
+  ::close(go[0]);
   char ok = 0;
-  const bool said = ::read(p[0], &ok, 1) == 1;
-  ::close(p[0]);
-  if (!said || ok != 'y') {
+  const bool told = ::read(said[0], &ok, 1) == 1;
+  ::close(said[0]);
+  if (!told || ok != 'y') {
     ADD_FAILURE() << "the tracer could not PTRACE_SEIZE the server (ptrace refused here)";
+    ::close(go[1]);
     int st = 0;
-    (void)::waitpid(tracer, &st, 0);
-    return -1;
+    (void)::waitpid(pid, &st, 0);
+    return {};
   }
-  return tracer;
+  return Tracer{pid, go[1]};
 }
 
 /// A server of our own, started for the test; each test ends with none and
@@ -118,25 +129,34 @@ class SpawnServerHeld : public safeexec_test::SpawnServerTest {
     return hooks::spawn_server_pid();
   }
 
-  /// The server, running and held by a tracer for `hold` from its death on.
+  /// The server, running and seized by a tracer that will hold it for
+  /// `hold` once told to.
   struct Held {
     pid_t server = -1;
     pid_t tracer = -1;
+    int go = -1;
   };
   static Held held_server(std::chrono::milliseconds hold) {
     Held h;
     h.server = running_server();
-    if (h.server > 0) h.tracer = start_tracer(h.server, hold);
+    if (h.server <= 0) return h;
+    const Tracer t = start_tracer(h.server, hold);
+    h.tracer = t.pid;
+    h.go = t.go;
     return h;
   }
 
-  /// How long the reset that kills the held server took, in wall-clock time
-  /// and in this thread's CPU time.
+  /// Starts the tracer's hold, then the reset that kills the held server:
+  /// how long the reset took, in wall-clock time and in this thread's CPU.
   struct Timed {
     Clock::duration took;
     std::chrono::nanoseconds cpu;
   };
-  static Timed timed_reset() {
+  static Timed timed_reset(Held& h) {
+    const char byte = 1;
+    EXPECT_EQ(::write(h.go, &byte, 1), 1);
+    ::close(h.go);
+    h.go = -1;
     const auto cpu0 = thread_cpu();
     const Clock::time_point t0 = Clock::now();
     hooks::reset_spawn_server();
@@ -145,9 +165,10 @@ class SpawnServerHeld : public safeexec_test::SpawnServerTest {
 };
 
 TEST_F(SpawnServerHeld, ResetReapsAServerATracerHoldsWithoutSpinning) {
-  const Held h = held_server(1000ms);  // under the reap bound: the reset itself reaps it
+  constexpr auto kHold = 1000ms;  // under the reap bound: the reset itself reaps it
+  Held h = held_server(kHold);
   ASSERT_GT(h.tracer, 0);
-  const Timed t = timed_reset();
+  const Timed t = timed_reset(h);
 
   // Reaped by the reset, not left for the host's next waitpid(-1).
   EXPECT_FALSE(still_our_child(h.server))
@@ -156,14 +177,16 @@ TEST_F(SpawnServerHeld, ResetReapsAServerATracerHoldsWithoutSpinning) {
   EXPECT_LT(t.cpu, kCpuBound) << "the reset spent " << ms(t.cpu)
                               << " ms of CPU waiting for the held server: it spun";
   EXPECT_LT(t.took, kReapBound + kSlack) << "the reset took " << ms(t.took) << " ms";
+  // It waited for the tracer to let go (else the hold tested nothing).
+  EXPECT_GE(t.took, kHold / 2) << "the reset took only " << ms(t.took) << " ms";
   int st = 0;
   EXPECT_EQ(::waitpid(h.tracer, &st, 0), h.tracer);
 }
 
 TEST_F(SpawnServerHeld, AServerHeldPastTheBoundIsReapedInTheBackground) {
-  const Held h = held_server(3500ms);  // past the reap bound: a background thread reaps it
+  Held h = held_server(3500ms);  // past the reap bound: a background thread reaps it
   ASSERT_GT(h.tracer, 0);
-  const Timed t = timed_reset();
+  const Timed t = timed_reset(h);
   EXPECT_LT(t.took, kReapBound + kSlack)
       << "the reset kept its bound only after " << ms(t.took) << " ms";
   EXPECT_LT(t.cpu, kCpuBound) << "the reset spent " << ms(t.cpu) << " ms of CPU: it spun";

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -74,6 +75,29 @@ void reap_in_background(ChildRef child, LogLevel level, const std::string& messa
     // host to reap. Nothing else can be done without blocking.
     detail::log(LogLevel::error, "safeexec: cannot start a reaper thread for child " +
                                      std::to_string(pid) + "; it will stay a zombie");
+  }
+}
+
+void reap_in_background_quietly(ChildRef child) noexcept {
+  try {
+    g_background_reapers.fetch_add(1, std::memory_order_relaxed);
+    std::thread([c = std::move(child)]() mutable {
+      for (;;) {
+        ReapWait w;
+        // No deadline: sleeps on the pidfd, backs off while the zombie is held.
+        if (c.reap_within(std::nullopt, Clock::duration::max(), &w) != 0) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          continue;
+        }
+        if (w.result != ReapResult::running) break;
+      }
+      c.clear();  // the pidfd is closed before the count says "done"
+      g_background_reapers.fetch_sub(1, std::memory_order_release);
+    }).detach();
+  } catch (...) {
+    // No thread: the zombie is left for the host to reap (its pidfd closes
+    // with `child`). Nothing else can be done without blocking.
+    g_background_reapers.fetch_sub(1, std::memory_order_relaxed);
   }
 }
 

@@ -26,4 +26,9 @@ bool reap_quietly(ProcessState& s, Deadline deadline) noexcept;
 /// (none can be started) the zombie is left for the host, logged at error.
 void reap_in_background(ChildRef child, LogLevel level, const std::string& message) noexcept;
 
+/// As reap_in_background, for a child of the library's own (the spawn
+/// server) whose status nobody wants: nothing is logged, here or when it is
+/// reaped, so it may be called where a log sink must not run.
+void reap_in_background_quietly(ChildRef child) noexcept;
+
 }  // namespace safeexec::detail

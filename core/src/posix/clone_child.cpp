@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -44,33 +45,55 @@ pid_t started(pid_t pid) noexcept {
 // and the pidfd comes from pidfd_open(). A cgroup leaf is joined through
 // cgroup.procs. Release builds never take this path.
 //
-// The forked child waits at a gate (a pipe's EOF) until that pidfd is open:
-// in a host that ignores SIGCHLD the kernel reaps a child the moment it
-// exits, and one that exec'd and exited before our pidfd_open left the
-// handle without a pidfd (or, had its pid been reused, with a stranger's).
+// The forked child waits at a gate until that pidfd is open: in a host that
+// ignores SIGCHLD the kernel reaps a child the moment it exits, and one that
+// exec'd and exited before our pidfd_open left the handle without a pidfd
+// (or, had its pid been reused, with a stranger's). The parent opens the gate
+// with a byte, not with EOF: another thread's fork between our pipe2 and our
+// close holds a copy of the write end (close-on-exec only closes it at that
+// fork's exec), so EOF could wait on another child's exec, or for ever.
+// Where the pidfd cannot be had now (EMFILE: a clone's CLONE_PIDFD would
+// fail the same way) the child is killed at the gate and the spawn fails.
 __attribute__((noinline)) pid_t clone_child(ChildPlan& plan, bool want_pidfd, int cgroup_dir_fd,
                                             int* pidfd, SpawnStage* stage) {
   *stage = SpawnStage::clone;
   if (sys::clone_fault() != 0) return -1;
   *pidfd = -1;
   int gate[2];
-  if (::pipe2(gate, O_CLOEXEC) != 0) return -1;  // EMFILE as a clone's pidfd would be
+  if (::pipe2(gate, O_CLOEXEC) != 0) return -1;  // EMFILE, as a clone's pidfd would be
   child_joins_cgroup(plan, cgroup_dir_fd);
   const pid_t pid = ::vfork();  // NOLINT: TSan-only, replaced by fork() in its runtime
   if (pid == 0) {
     (void)::close(gate[1]);
     char byte = 0;
+    // 1: the parent has the pidfd; 0: the parent is gone; either way, on.
     while (::read(gate[0], &byte, 1) < 0 && errno == EINTR) {
     }
     (void)::close(gate[0]);
     child_main(&plan);  // never returns
   }
-  const int fork_errno = errno;
-  if (pid > 0 && want_pidfd) *pidfd = sys::pidfd_open(pid);  // -1 (EMFILE...): by pid
-  (void)::close(gate[1]);                                    // the child goes on
+  int error = errno;
+  bool go = pid > 0;
+  if (go && want_pidfd) {
+    *pidfd = sys::pidfd_open(pid);
+    if (*pidfd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOMEM)) {
+      // Not now: still at the gate, so nothing of the program ran.
+      error = errno;
+      go = false;
+      (void)::kill(pid, SIGKILL);
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
+  if (go) {
+    const char byte = 1;
+    while (::write(gate[1], &byte, 1) < 0 && errno == EINTR) {
+    }
+  }
+  (void)::close(gate[1]);
   (void)::close(gate[0]);
-  errno = fork_errno;
-  return started(pid);
+  errno = error;
+  return go ? started(pid) : -1;
 }
 pid_t clone_child_for_parent(ChildPlan& /*plan*/, int* pidfd, pid_t* /*pid_slot*/) {
   *pidfd = -1;  // TSan builds spawn directly (spawn_launch.cpp)

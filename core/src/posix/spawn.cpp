@@ -211,11 +211,14 @@ Process create_process(std::vector<std::string> argv, const SpawnOptions& option
   }
 
   if (!pidfd_owner) {
-    // Kernels without CLONE_PIDFD (before 5.2; the TSan build opens its own
-    // in clone_child, before its child may run): open one now. Without
-    // pidfds at all (pre-5.3) the handle falls back to pid-based waiting, as
-    // it does when pidfd_open is refused (ENOSYS, EPERM): -1, never an error.
-    if (features.pidfd_open) pidfd_owner.reset(sys::pidfd_open(pid));
+    // Kernels without CLONE_PIDFD (before 5.2; the TSan build opened its own
+    // in clone_child, before its child could run, or had none to have): open
+    // one now. Without pidfds at all (pre-5.3) the handle falls back to
+    // pid-based waiting, as it does when pidfd_open is refused (ENOSYS,
+    // EPERM): -1, never an error.
+    if (features.pidfd_open && !detail::kChildReportsThroughPipe) {
+      pidfd_owner.reset(sys::pidfd_open(pid));
+    }
   }
 
   auto state = std::make_unique<detail::ProcessState>();

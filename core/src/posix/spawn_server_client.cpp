@@ -120,20 +120,20 @@ bool same_file(int fd, const struct stat& id) noexcept {
 /// server that began its exit on our EOF) is told of the death first, and
 /// until it lets go the pidfd polls readable while waitid() finds nothing.
 /// A loop that polled the pidfd again at once spun through its count in a
-/// few milliseconds and left the zombie behind. Past the bound, a
-/// background thread reaps the child when it can, so no zombie is left.
+/// few milliseconds and left the zombie behind. Past the bound, a background
+/// thread reaps the child when it can, so no zombie is left. Nothing is
+/// logged: this runs under the channel's lock, where a log sink that spawns
+/// would deadlock, and a status lost to a host's reaper means nothing here.
 void kill_and_reap(ChildRef child) noexcept {
   constexpr auto kReapBound = std::chrono::seconds(2);
   if (!child) return;
-  ProcessState s;
-  s.child = std::move(child);
-  (void)s.child.signal(SIGKILL);  // unreaped, so the pid cannot have been recycled
-  if (reap_quietly(s, deadline_after(kReapBound))) return;
-  const std::string pid = std::to_string(s.child.pid());
-  reap_in_background(std::move(s.child), LogLevel::warning,
-                     "safeexec: spawn server process " + pid + " was killed and " +
-                         (s.unreapable.empty() ? std::string("did not die") : s.unreapable) +
-                         "; a background thread will reap it when it can");
+  (void)child.signal(SIGKILL);  // unreaped, so the pid cannot have been recycled
+  ReapWait w;
+  if (child.reap_within(deadline_after(kReapBound), kReapBound, &w) == 0 &&
+      w.result != ReapResult::running) {
+    return;
+  }
+  reap_in_background_quietly(std::move(child));
 }
 
 std::atomic<unsigned> g_spawns_through_server{0};

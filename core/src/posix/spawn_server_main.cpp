@@ -37,6 +37,26 @@
 #include "signal_block.hpp"
 #include "spawn_wire.hpp"
 
+// An ASan build of the server (ci/sanitize) must not change what its
+// children inherit. The runtime lowers its own process's RLIMIT_CORE to 0 at
+// start (disable_coredump, on by default on 64-bit Linux), so every child
+// made here had no core dumps where a direct child of the caller had them
+// (prop.Inherited found it under ASan). The runtime asks for this before
+// main; release builds have no such runtime and no such function.
+#if defined(__SANITIZE_ADDRESS__)
+#define SAFEEXEC_SERVER_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SAFEEXEC_SERVER_UNDER_ASAN 1
+#endif
+#endif
+#if defined(SAFEEXEC_SERVER_UNDER_ASAN)
+// NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): the runtime's hook
+extern "C" __attribute__((used)) const char* __asan_default_options() {
+  return "disable_coredump=0";
+}
+#endif
+
 namespace {
 
 using namespace safeexec::detail;  // NOLINT(google-build-using-namespace): one file, one job
