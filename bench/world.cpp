@@ -202,6 +202,10 @@ double relative_mad(const std::vector<double>& v) {
   return median(std::move(dev)) / med;
 }
 
+double fastest(const std::vector<double>& v) {
+  return v.empty() ? 0.0 : *std::min_element(v.begin(), v.end());
+}
+
 bool exited_ok(int status) {
   return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }

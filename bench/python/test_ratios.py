@@ -60,10 +60,11 @@ BASE_US = {
 
 
 def bench_doc(changes: dict | None = None, spread: float = 0.01,
-              p10: dict | None = None, drop: tuple = ()) -> dict:
+              p10: dict | None = None, drop: tuple = (), fastest: dict | None = None) -> dict:
     """A Google Benchmark JSON document (median and rmad rows, 9 repetitions);
     p10: the p10_ns counter (µs) of some benchmarks; drop: benchmarks left
-    out (as when a run did not have them)."""
+    out (as when a run did not have them); fastest: the 'min' aggregate (µs)
+    of some benchmarks, their fastest repetition."""
     us = {k: v for k, v in dict(BASE_US, **(changes or {})).items() if k not in drop}
     rows = []
     for name, t in us.items():
@@ -78,6 +79,11 @@ def bench_doc(changes: dict | None = None, spread: float = 0.01,
             med.update(peak_rss_bytes=5 << 20, rss_goal_bytes=20 << 20, rss_before_bytes=4 << 20,
                        payload_bytes=(1024 if "1024" in name else 64) << 20)
         rows.append(med)
+        if fastest and name in fastest:
+            rows.append({"name": name + "_min", "run_name": name, "run_type": "aggregate",
+                         "aggregate_name": "min", "repetitions": 9,
+                         "real_time": fastest[name] * 1000, "cpu_time": fastest[name] * 500,
+                         "time_unit": "ns"})
         rows.append({"name": name + "_rmad", "run_name": name, "run_type": "aggregate",
                      "aggregate_name": "rmad", "repetitions": 9, "real_time": spread,
                      "cpu_time": spread, "time_unit": "ns", "p50_ns": spread})
@@ -154,6 +160,20 @@ class Gate(unittest.TestCase):
         rc, st, out = gate(bench_doc(slow, p10={"safeexec/execute/bin_true/real_time": 750,
                                                 "baseline/posix_spawn/bin_true/real_time": 550}))
         self.assertEqual((rc, st["P1"]), (1, "fail"), out)
+
+    def test_a_throughput_fail_needs_the_fastest_repetitions_to_miss_too(self):
+        # P7 by medians 310/420 = 0.74 (the pipe's ends on the wrong vCPUs);
+        # the fastest repetitions 280/300 = 0.93: noise. Both slow: a failure.
+        num, den = "safeexec/stream_lines/mib:256/real_time", "baseline/poll_memchr_lines/mib:256/real_time"
+        slow = {num: 420_000}
+        rc, st, out = gate(bench_doc(slow, fastest={num: 300_000, den: 280_000}))
+        self.assertEqual((rc, st["P7"]), (0, "noise"), out)
+        self.assertIn("fastest repetitions' ratio 0.933 meets the goal", out)
+        rc, st, out = gate(bench_doc(slow, fastest={num: 400_000, den: 280_000}))
+        self.assertEqual((rc, st["P7"]), (1, "fail"), out)
+        # Without the min rows (older runs) the median and its noise band decide.
+        rc, st, out = gate(bench_doc(slow))
+        self.assertEqual((rc, st["P7"]), (1, "fail"), out)
 
     def test_a_slow_spawn_fails_even_in_a_noisy_run(self):
         # 40 % spread (load 18 here): medians 2.1x, p10 1.6x. Both beyond the
