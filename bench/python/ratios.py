@@ -651,8 +651,9 @@ def table(result: dict) -> str:
         if g.get("known_miss") and g["status"] in ("known-miss", "regressed"):
             km, base = g["known_miss"], g.get("judged_against")
             if base:
-                lines.append(f"{'':<16} known miss (issue {km['issue']}): held to its last record "
-                             f"on this hardware, {base['value']:.3f} ({base['commit']}, "
+                lines.append(f"{'':<16} known miss (issue {km['issue']}): held to the worst of its "
+                             f"last {base.get('of_records', 1)} records on this hardware, "
+                             f"{base['value']:.3f} ({base['commit']}, "
                              f"{base['date']}): limit {g['op']} {base['limit']:.3f} "
                              f"(band ±{100 * base['band']:.1f}%)")
                 if g.get("regression_unconfirmed_by_p10"):
@@ -834,21 +835,37 @@ def load_records(folder: Path) -> list[dict]:
     return runs
 
 
-def last_records(folder: Path | None, hardware: str) -> dict:
-    """goal id -> its entry in the newest record of the same hardware where
-    it has a value and did not regress (a regressed run is no baseline: the
-    next run would otherwise accept the regression)."""
-    out = {}
+# How many recent records of a known miss the gate holds it to (the worst of
+# them). One record was too few for a miss that reads in two modes: the
+# server's child and the caller's wake-up land on the idle vCPU in some runs
+# and not in others, and P3-automatic read 1.15, then 1.28 and 1.22 in three
+# quiet quick runs of the same library code (REGRESSED twice, for nothing).
+# A code change that makes it worse reads worse than all of its last five.
+KNOWN_MISS_WINDOW = 5
+
+
+def last_records(folder: Path | None, hardware: str, window: int = KNOWN_MISS_WINDOW) -> dict:
+    """goal id -> the worst of its entries in the `window` newest records of
+    the same hardware where it has a value and did not regress (a regressed
+    run is no baseline: the next run would otherwise accept the regression).
+    Worst by the goal's direction: the highest for a "<=" goal."""
+    ops = {g["id"]: g["op"] for g in GOALS}
+    recent: dict[str, list[dict]] = {}
     for rec in load_records(folder) if folder else []:
         if hardware_of(rec.get("machine", {})) != hardware:
             continue
         for g in rec.get("goals", []):
             if g.get("value") is not None and g.get("status") != "regressed":
-                out[g["id"]] = {"value": g["value"], "noise": g.get("noise"),
-                                "value_p10": g.get("value_p10"),
-                                "value_best": g.get("value_best"),
-                                "commit": rec.get("commit"), "date": rec.get("date"),
-                                "record": rec["_file"]}
+                recent.setdefault(g["id"], []).append(
+                    {"value": g["value"], "noise": g.get("noise"),
+                     "value_p10": g.get("value_p10"), "value_best": g.get("value_best"),
+                     "commit": rec.get("commit"), "date": rec.get("date"),
+                     "record": rec["_file"]})
+    out = {}
+    for gid, entries in recent.items():
+        last = entries[-window:]
+        pick = max if ops.get(gid, "<=") == "<=" else min
+        out[gid] = dict(pick(last, key=lambda e: e["value"]), of_records=len(last))
     return out
 
 

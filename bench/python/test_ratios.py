@@ -190,6 +190,20 @@ class Gate(unittest.TestCase):
         rc, st, out = gate(bench_doc(), [record(1.5)])  # 2.0 vs 1.5: worse by 33 %
         self.assertEqual((rc, st["P3"]), (1, "regressed"), out)
 
+    def test_known_miss_held_to_the_worst_of_its_last_five_records(self):
+        # A miss that reads in two modes (1.5 and 1.98 here): 2.0 is no worse
+        # than the worst of the last five; once that one is older than five
+        # records, 2.0 against 1.5 is a regression.
+        hist = [record(v, date=f"2026-12-0{i + 1}T00:00:00Z")
+                for i, v in enumerate([1.5, 1.98, 1.5, 1.5])]
+        rc, st, out = gate(bench_doc(), hist)
+        self.assertEqual((rc, st["P3"]), (0, "known-miss"), out)
+        self.assertIn("worst of its last 4 records", out)
+        hist = [record(v, date=f"2026-12-0{i + 1}T00:00:00Z")
+                for i, v in enumerate([1.98, 1.5, 1.5, 1.5, 1.5, 1.5])]
+        rc, st, out = gate(bench_doc(), hist)
+        self.assertEqual((rc, st["P3"]), (1, "regressed"), out)
+
     def test_known_miss_regression_needs_the_p10_ratio_too(self):
         # Medians 2.0 against a record of 1.5, but the fastest spawns compare
         # as in the record (1.5 / 1.5): the machine's load, not a regression.
