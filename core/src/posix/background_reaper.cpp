@@ -56,49 +56,56 @@ bool reap_quietly(ProcessState& s, Deadline deadline) noexcept {
   }
 }
 
+namespace {
+
+/// Runs `reap(child)` on a detached thread, counted in g_background_reapers
+/// until it has returned and the child's pidfd is closed (leak checks wait
+/// for zero). False when no thread could be started: the pidfd closes with
+/// `child` here, and the zombie is left for the host to reap.
+template <class Reap>
+bool start_reaper(ChildRef child, Reap reap) noexcept {
+  try {
+    g_background_reapers.fetch_add(1, std::memory_order_relaxed);
+    std::thread([c = std::move(child), reap]() mutable {
+      reap(c);
+      c.clear();  // the pidfd is closed before the count says "done"
+      g_background_reapers.fetch_sub(1, std::memory_order_release);
+    }).detach();
+    return true;
+  } catch (...) {
+    g_background_reapers.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+}
+
+}  // namespace
+
 void reap_in_background(ChildRef child, LogLevel level, const std::string& message) noexcept {
   const pid_t pid = child.pid();
   detail::log(level, message);
-  try {
-    g_background_reapers.fetch_add(1, std::memory_order_relaxed);
-    std::thread([c = std::move(child)]() mutable {
-      {
-        ProcessState s;
-        s.child = std::move(c);
-        (void)reap_quietly(s, Deadline::max());
-      }  // the pidfd is closed here, before the count says "done"
-      g_background_reapers.fetch_sub(1, std::memory_order_release);
-    }).detach();
-  } catch (...) {
-    g_background_reapers.fetch_sub(1, std::memory_order_relaxed);
-    // No thread: the pidfd closes with `child`; the zombie is left for the
-    // host to reap. Nothing else can be done without blocking.
+  const bool started = start_reaper(std::move(child), [](ChildRef& c) {
+    ProcessState s;
+    s.child = std::move(c);
+    (void)reap_quietly(s, Deadline::max());
+  });
+  if (!started) {
     detail::log(LogLevel::error, "safeexec: cannot start a reaper thread for child " +
                                      std::to_string(pid) + "; it will stay a zombie");
   }
 }
 
 void reap_in_background_quietly(ChildRef child) noexcept {
-  try {
-    g_background_reapers.fetch_add(1, std::memory_order_relaxed);
-    std::thread([c = std::move(child)]() mutable {
-      for (;;) {
-        ReapWait w;
-        // No deadline: sleeps on the pidfd, backs off while the zombie is held.
-        if (c.reap_within(std::nullopt, Clock::duration::max(), &w) != 0) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(1));
-          continue;
-        }
-        if (w.result != ReapResult::running) break;
+  (void)start_reaper(std::move(child), [](ChildRef& c) {
+    for (;;) {
+      ReapWait w;
+      // No deadline: sleeps on the pidfd, backs off while the zombie is held.
+      if (c.reap_within(std::nullopt, Clock::duration::max(), &w) != 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
       }
-      c.clear();  // the pidfd is closed before the count says "done"
-      g_background_reapers.fetch_sub(1, std::memory_order_release);
-    }).detach();
-  } catch (...) {
-    // No thread: the zombie is left for the host to reap (its pidfd closes
-    // with `child`). Nothing else can be done without blocking.
-    g_background_reapers.fetch_sub(1, std::memory_order_relaxed);
-  }
+      if (w.result != ReapResult::running) return;
+    }
+  });
 }
 
 }  // namespace safeexec::detail

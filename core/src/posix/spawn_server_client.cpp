@@ -194,6 +194,7 @@ class Channel {
   void drop() noexcept;
   ServerSpawn send(const ChildPlan& plan, const CallerStatus& caller, bool* retry) noexcept;
   ServerSpawn hung_server() noexcept;
+  pid_t kill_slot_orphan() noexcept;
   void lower_descriptors() noexcept;
 
   std::mutex mu_;
@@ -247,9 +248,8 @@ bool Channel::running() noexcept {
 }
 
 void Channel::drop() noexcept {
-  sock_.reset();  // the server sees EOF and exits
-  kill_and_reap(std::move(server_));
-  server_ = ChildRef();
+  sock_.reset();                      // the server sees EOF and exits
+  kill_and_reap(std::move(server_));  // taken: server_ is empty from here
   if (slot_ != nullptr) (void)::munmap(slot_, 4096);
   slot_ = nullptr;
   owner_ = 0;
@@ -463,10 +463,7 @@ ServerSpawn Channel::send(const ChildPlan& plan, const CallerStatus& caller, boo
       // by the kernel before the child ran. Kill and reap it: the caller
       // gets an error, and no child is left that nobody knows of.
       if (pidfd >= 0) (void)::close(pidfd);
-      const pid_t orphan = __atomic_load_n(slot_, __ATOMIC_SEQ_CST);
-      if (orphan > 0) {
-        kill_and_reap(ChildRef(orphan, sys::pidfd_open(orphan)));
-      }
+      (void)kill_slot_orphan();
       drop();
       out.clone_error = EPIPE;
       out.clone_stage = SpawnStage::spawn_server;
@@ -517,6 +514,15 @@ void Channel::lower_descriptors() noexcept {
   }
 }
 
+/// The child the server made for the request in flight, if it made one: its
+/// pid is in the slot (written by the kernel before the child ran), and it
+/// is ours (CLONE_PARENT) and unreaped. Killed and reaped; its pid, or <= 0.
+pid_t Channel::kill_slot_orphan() noexcept {
+  const pid_t orphan = __atomic_load_n(slot_, __ATOMIC_SEQ_CST);
+  if (orphan > 0) kill_and_reap(ChildRef(orphan, sys::pidfd_open(orphan)));
+  return orphan;
+}
+
 /// The reply did not come within the bound: the server is killed (it is our
 /// child) and reaped, after which the slot says for good whether it had
 /// made the child. None: nothing ran, and this spawn goes direct. One: it is
@@ -524,12 +530,8 @@ void Channel::lower_descriptors() noexcept {
 /// and the caller gets {spawn_server, ETIMEDOUT}. The next request starts a
 /// new server.
 ServerSpawn Channel::hung_server() noexcept {
-  kill_and_reap(std::move(server_));
-  server_ = ChildRef();
-  const pid_t orphan = __atomic_load_n(slot_, __ATOMIC_SEQ_CST);
-  if (orphan > 0) {
-    kill_and_reap(ChildRef(orphan, sys::pidfd_open(orphan)));
-  }
+  kill_and_reap(std::move(server_));  // taken: server_ is empty from here
+  const pid_t orphan = kill_slot_orphan();
   drop();
   if (orphan <= 0) return ServerSpawn{};
   ServerSpawn out;
