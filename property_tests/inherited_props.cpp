@@ -196,10 +196,9 @@ std::string apply(const Change& c) {
   return "unknown change";
 }
 
-std::string proc_file(pid_t pid, const std::string& name) {
-  return safeexec_test_support::read_small_file(
-      safeexec_test_support::proc_path("/" + std::to_string(pid) + "/" + name));
-}
+using safeexec_test_support::proc_pid_file;
+using safeexec_test_support::stat_field;
+using safeexec_test_support::status_value;
 
 std::string proc_link(pid_t pid, const std::string& name) {
   char buf[4096];
@@ -208,39 +207,15 @@ std::string proc_link(pid_t pid, const std::string& name) {
   return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "?";
 }
 
-/// The line of /proc/<pid>/status that starts with `key`.
-std::string status_line(const std::string& status, const std::string& key) {
-  const std::size_t at = status.find("\n" + key + ":");
-  if (at == std::string::npos) return "?";
-  const std::size_t end = status.find('\n', at + 1);
-  return status.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
-}
-
-/// Fields of /proc/<pid>/stat after comm, 1-based as proc(5) counts them.
-std::string stat_field(const std::string& stat, int field) {
-  std::size_t at = stat.rfind(')');
-  if (at == std::string::npos) return "?";
-  int n = 2;  // ")" ends field 2
-  std::size_t pos = at + 2;
-  while (n + 1 < field && pos < stat.size()) {
-    pos = stat.find(' ', pos);
-    if (pos == std::string::npos) return "?";
-    ++pos;
-    ++n;
-  }
-  const std::size_t end = stat.find(' ', pos);
-  return stat.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-}
-
 /// What a child inherited, as /proc shows it.
 std::map<std::string, std::string> inherited(pid_t pid) {
   std::map<std::string, std::string> out;
-  const std::string status = proc_file(pid, "status");
+  const std::string status = proc_pid_file(pid, "status");
   for (const char* key : {"Umask", "SigIgn", "SigBlk", "Cpus_allowed_list", "NoNewPrivs", "Seccomp",
                           "CapEff", "Uid", "Gid", "Groups"}) {
-    out[key] = status_line(status, key);
+    out[key] = status_value(status, key);
   }
-  const std::string stat = proc_file(pid, "stat");
+  const std::string stat = proc_pid_file(pid, "stat");
   out["nice"] = stat_field(stat, 19);
   out["rt_priority"] = stat_field(stat, 40);
   out["policy"] = stat_field(stat, 41);
@@ -251,21 +226,14 @@ std::map<std::string, std::string> inherited(pid_t pid) {
   for (const char* ns : {"cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"}) {
     out[std::string("ns/") + ns] = proc_link(pid, std::string("ns/") + ns);
   }
-  out["cgroup"] = proc_file(pid, "cgroup");
-  out["oom_score_adj"] = proc_file(pid, "oom_score_adj");
-  out["timerslack_ns"] = proc_file(pid, "timerslack_ns");
-  out["personality"] = proc_file(pid, "personality");
-  out["limits"] = proc_file(pid, "limits");
+  out["cgroup"] = proc_pid_file(pid, "cgroup");
+  out["oom_score_adj"] = proc_pid_file(pid, "oom_score_adj");
+  out["timerslack_ns"] = proc_pid_file(pid, "timerslack_ns");
+  out["personality"] = proc_pid_file(pid, "personality");
+  out["limits"] = proc_pid_file(pid, "limits");
   constexpr int kWhoProcess = 1;
   out["ioprio"] = std::to_string(::syscall(SYS_ioprio_get, kWhoProcess, pid));
   return out;
-}
-
-/// The caller's own value of what the I2 check reads, now.
-std::string own_status_line(const std::string& key) {
-  return status_line(
-      safeexec_test_support::read_small_file(safeexec_test_support::proc_path("/self/status")),
-      key);
 }
 
 /// The fork's side: starts its own server, makes the changes, spawns one
@@ -321,10 +289,9 @@ std::string compare_in_this_process(const std::vector<Change>& changes) {
     const int nice = ::getpriority(PRIO_PROCESS, 0);
     if (a.at("nice") != std::to_string(nice))
       diff += " the direct child's nice is " + a.at("nice") + ";";
-    if (a.at("Umask") != own_status_line("Umask"))
-      diff += " the direct child's " + a.at("Umask") + ";";
-    if (a.at("oom_score_adj") !=
-        safeexec_test_support::read_small_file("/proc/self/oom_score_adj")) {
+    if (a.at("Umask") != status_value(proc_pid_file(::getpid(), "status"), "Umask"))
+      diff += " the direct child's umask is " + a.at("Umask") + ";";
+    if (a.at("oom_score_adj") != proc_pid_file(::getpid(), "oom_score_adj")) {
       diff += " the direct child's oom_score_adj is " + a.at("oom_score_adj") + ";";
     }
     (void)direct.terminate(0ms);

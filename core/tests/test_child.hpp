@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -141,6 +142,14 @@ inline bool eventually(const std::function<bool()>& done, std::chrono::milliseco
 // /proc reads and the process census are shared with the property tests.
 using safeexec_test_support::read_small_file;
 
+/// CPU time of the calling thread: a wait that spins spends it all, one that
+/// sleeps almost none.
+inline std::chrono::nanoseconds thread_cpu() {
+  timespec ts{};
+  (void)::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
 /// The state letter of /proc/<pid>/stat ('R', 'S', 'Z', ...), or 0 when gone.
 inline char proc_state(pid_t pid) {
   safeexec_test_support::ProcInfo info;
@@ -149,18 +158,8 @@ inline char proc_state(pid_t pid) {
 
 /// A field of /proc/<pid>/status ("SigIgn" -> "0000000000004000").
 inline std::string proc_status_field(pid_t pid, std::string_view name) {
-  std::istringstream in(
-      read_small_file(safeexec_test_support::proc_path("/" + std::to_string(pid) + "/status")));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 &&
-        line[name.size()] == ':') {
-      std::string value = line.substr(name.size() + 1);
-      value.erase(0, value.find_first_not_of(" \t"));
-      return value;
-    }
-  }
-  return {};
+  return safeexec_test_support::status_value(safeexec_test_support::proc_pid_file(pid, "status"),
+                                             name);
 }
 
 /// Pids of live (not zombie) processes whose command line holds `token` as

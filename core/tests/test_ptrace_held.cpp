@@ -48,12 +48,7 @@ std::string ms_str(Clock::duration d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
 }
 
-/// CPU time of the calling thread.
-std::chrono::nanoseconds thread_cpu() {
-  timespec ts{};
-  (void)::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-}
+using safeexec_test::thread_cpu;
 
 /// The tracer's pid from "traced by N\n", or -1.
 pid_t tracer_of(const std::string& line) {

@@ -46,11 +46,7 @@ constexpr auto kSlack = 700ms;
 /// The channel's bound on reaping a killed server (spawn_server_client.cpp).
 constexpr auto kReapBound = 2000ms;
 
-std::chrono::nanoseconds thread_cpu() {
-  timespec ts{};
-  (void)::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-}
+using safeexec_test::thread_cpu;
 
 long long ms(Clock::duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();

@@ -19,7 +19,6 @@
 #include <cerrno>
 #include <chrono>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -50,21 +49,12 @@ bool server_started() {
   return p.wait().success();
 }
 
-std::string proc_file(pid_t pid, const std::string& name) {
-  return safeexec_test::read_small_file(
-      safeexec_test_support::proc_path("/" + std::to_string(pid) + "/" + name));
-}
+using safeexec_test_support::proc_pid_file;
 
-/// Field 19 of /proc/<pid>/stat, the nice value (after the ")" of comm).
+/// Field 19 of /proc/<pid>/stat, the nice value; 99 when unreadable.
 int proc_nice(pid_t pid) {
-  const std::string stat = proc_file(pid, "stat");
-  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
-  std::string field;
-  for (int i = 3; i < 19 && rest >> field; ++i) {
-  }
-  int nice = 99;
-  rest >> nice;
-  return nice;
+  const std::string nice = safeexec_test_support::stat_field(proc_pid_file(pid, "stat"), 19);
+  return nice.empty() ? 99 : static_cast<int>(std::strtol(nice.c_str(), nullptr, 10));
 }
 
 /// Runs `body` forked; a kNotHere exit skips the test with `why`.
@@ -98,7 +88,7 @@ TEST(SpawnServerInherited, TheCallingThreadsSchedulingReachesTheChild) {
         safeexec::Process p = safeexec::create_process(child_cmd({"sleep", "10"}), via_server());
         const std::string cpus = safeexec_test::proc_status_field(p.pid(), "Cpus_allowed_list");
         const int child_nice = proc_nice(p.pid());
-        const std::string slack = proc_file(p.pid(), "timerslack_ns");
+        const std::string slack = proc_pid_file(p.pid(), "timerslack_ns");
         const long child_ioprio = ::syscall(SYS_ioprio_get, 1, p.pid());
         (void)p.terminate(0ms);
         if (cpus != std::to_string(first)) return 20;
@@ -118,7 +108,7 @@ TEST(SpawnServerInherited, OomScoreAdjIsTheCallersNow) {
         if (!server_started()) return kNotHere;
         std::ofstream("/proc/self/oom_score_adj") << "321";  // raising it needs no privilege
         safeexec::Process p = safeexec::create_process(child_cmd({"sleep", "10"}), via_server());
-        const std::string adj = proc_file(p.pid(), "oom_score_adj");
+        const std::string adj = proc_pid_file(p.pid(), "oom_score_adj");
         (void)p.terminate(0ms);
         return adj == "321\n" ? 0 : 20;
       },
@@ -206,7 +196,7 @@ TEST_F(SpawnServerInheritedCgroup, AMoveToAnotherCgroupIsTheChilds) {
           return 10;
         }
         safeexec::Process p = safeexec::create_process(child_cmd({"sleep", "10"}), via_server());
-        const std::string cgroup = proc_file(p.pid(), "cgroup");
+        const std::string cgroup = proc_pid_file(p.pid(), "cgroup");
         (void)p.terminate(0ms);
         return cgroup.find("0::" + relative + "\n") != std::string::npos ? 0 : 20;
       },

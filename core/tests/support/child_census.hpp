@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #if defined(__SANITIZE_THREAD__)
@@ -79,6 +80,47 @@ inline std::string read_small_file(const std::string& path) {
   }
   (void)::close(fd);
   return out;
+}
+
+/// /proc/<pid>/<name> whole, or "" (read_small_file).
+inline std::string proc_pid_file(pid_t pid, const std::string& name) {
+  return read_small_file(proc_path("/" + std::to_string(pid) + "/" + name));
+}
+
+/// The value of the "<name>:" line of a /proc status text ("SigIgn" ->
+/// "0000000000004000"), without the blanks after the colon; "" when absent.
+inline std::string status_value(const std::string& status, std::string_view name) {
+  std::size_t at = 0;
+  while (at < status.size()) {
+    std::size_t end = status.find('\n', at);
+    if (end == std::string::npos) end = status.size();
+    const std::string_view line(status.data() + at, end - at);
+    if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 &&
+        line[name.size()] == ':') {
+      const std::string_view value = line.substr(name.size() + 1);
+      const std::size_t start = value.find_first_not_of(" \t");
+      return start == std::string_view::npos ? std::string() : std::string(value.substr(start));
+    }
+    at = end + 1;
+  }
+  return {};
+}
+
+/// Field `field` of a /proc/<pid>/stat line, counted from 1 as proc(5)
+/// does (4 is the ppid, 19 the nice value), found after the ")" that ends
+/// the command name; "" when the line has no such field.
+inline std::string stat_field(const std::string& stat, int field) {
+  std::size_t pos = stat.rfind(')');
+  if (pos == std::string::npos || field < 3) return {};
+  pos += 2;  // field 3 starts after ") "
+  for (int n = 3; n < field; ++n) {
+    pos = stat.find(' ', pos);
+    if (pos == std::string::npos) return {};
+    ++pos;
+  }
+  if (pos >= stat.size()) return {};
+  const std::size_t end = stat.find_first_of(" \n", pos);
+  return stat.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
 }
 
 inline bool all_digits(const char* s) {
