@@ -4,25 +4,34 @@
 // For any set of changes a caller makes after its server started - to the
 // calling thread (nice value, scheduling policy, CPU affinity, timer slack,
 // I/O priority) and to the process (umask, working directory, oom_score_adj,
-// an rlimit, an ignored signal, personality, a new UTS or mount namespace),
-// applied in any order in a forked copy of the property - a child spawned
+// the core, descriptor and stack limits, an ignored signal, personality, a
+// new UTS or mount namespace, no_new_privs, a seccomp filter, a capability
+// dropped from the bounding set, new credentials: a supplementary group and
+// nobody's uid and gid), applied in any order in a forked copy of the
+// property - a child spawned
 // with SpawnStrategy::server and one spawned with SpawnStrategy::direct
 // read the same in /proc: I1 every inherited attribute below is equal; I2
-// the direct child has the caller's nice value, umask and oom_score_adj as
-// they are at the spawn, so the comparison is not between two children that
+// the direct child has the caller's nice value, umask, oom_score_adj,
+// credentials, capabilities, no_new_privs and filter count as they are at
+// the spawn, so the comparison is not between two children that
 // both missed the changes; I3 nothing is left in the fork (both children
 // and its server killed and reaped, no descriptor it did not have) and
 // nothing in the property's process (LeakGuard). The cases are tagged with
 // the path the served spawn took: a thread whose state differs from the
 // server's spawns directly, by design.
 //
-// Nice value and oom_score_adj only go up, which anyone may do; a namespace
-// needs CAP_SYS_ADMIN, and without it that change is not made and the case
-// is tagged "some not permitted". Without CAP_SYS_NICE another process's
+// Nice value, oom_score_adj and the limits only go up (the limits down),
+// which anyone may do; a namespace, the bounding set and credentials need
+// root, a seccomp filter root or no_new_privs first, and without them that
+// change is not made and the case is tagged "some not permitted" (after a
+// change to nobody, every later one that needs root is). Without CAP_SYS_NICE another process's
 // timer slack reads empty on both sides. Where no server can run (a TSan
 // build, a ci/kernels profile without clone3 or pidfds) every spawn is
 // direct and the property says so once.
+#include <grp.h>
 #include <gtest/gtest.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <rapidcheck.h>
 #include <sched.h>
@@ -71,6 +80,12 @@ enum class Kind {
   no_aslr,
   uts_namespace,
   mount_namespace,
+  nofile_limit,
+  stack_limit,
+  no_new_privs,
+  seccomp_filter,
+  capability_bound,
+  credentials,
 };
 
 struct Change {
@@ -79,27 +94,48 @@ struct Change {
 };
 
 std::string show(const Change& c) {
-  static const char* const names[] = {
-      "nice",    "sched_batch",   "affinity",       "timer_slack", "io_priority",
-      "umask",   "cwd",           "oom_score_adj",  "core_limit",  "ignore_sigusr2",
-      "no_aslr", "uts_namespace", "mount_namespace"};
+  static const char* const names[] = {"nice",
+                                      "sched_batch",
+                                      "affinity",
+                                      "timer_slack",
+                                      "io_priority",
+                                      "umask",
+                                      "cwd",
+                                      "oom_score_adj",
+                                      "core_limit",
+                                      "ignore_sigusr2",
+                                      "no_aslr",
+                                      "uts_namespace",
+                                      "mount_namespace",
+                                      "nofile_limit",
+                                      "stack_limit",
+                                      "no_new_privs",
+                                      "seccomp_filter",
+                                      "capability_bound",
+                                      "credentials"};
   return std::string(names[static_cast<int>(c.kind)]) + "=" + std::to_string(c.value);
 }
 
 /// The values each kind draws from, [lo, hi), in the order of Kind: a nice
 /// value, the bits that pick CPUs, a timer slack in ns, a best-effort I/O
 /// level, a umask, one of three directories, an oom_score_adj (raising it
-/// needs no privilege; lowering it needs CAP_SYS_RESOURCE), a core limit.
+/// needs no privilege; lowering it needs CAP_SYS_RESOURCE), a core limit, a
+/// hostname's number, a descriptor limit, a stack limit in KiB, a
+/// capability number to drop from the bounding set, a supplementary group.
 constexpr std::pair<long, long> kRanges[] = {
-    {1, 20},   {0, 1},        {1, 1L << 30}, {1, 2000000}, {0, 8},       {0, 01000}, {0, 3},
-    {0, 1001}, {0, 1L << 20}, {0, 1},        {0, 1},       {0, 1000000}, {0, 1}};
+    {1, 20},    {0, 1},       {1, 1L << 30}, {1, 2000000},  {0, 8},
+    {0, 01000}, {0, 3},       {0, 1001},     {0, 1L << 20}, {0, 1},
+    {0, 1},     {0, 1000000}, {0, 1},        {256, 4096},   {1024, 65536},
+    {0, 1},     {0, 1},       {0, 41},       {1, 60000}};
 
 rc::Gen<Change> gen_change() {
   return rc::gen::mapcat(
       rc::gen::element(Kind::nice, Kind::sched_batch, Kind::affinity, Kind::timer_slack,
                        Kind::io_priority, Kind::umask, Kind::cwd, Kind::oom_score_adj,
                        Kind::core_limit, Kind::ignore_sigusr2, Kind::no_aslr, Kind::uts_namespace,
-                       Kind::mount_namespace),
+                       Kind::mount_namespace, Kind::nofile_limit, Kind::stack_limit,
+                       Kind::no_new_privs, Kind::seccomp_filter, Kind::capability_bound,
+                       Kind::credentials),
       [](Kind k) {
         const auto [lo, hi] = kRanges[static_cast<int>(k)];
         return rc::gen::map(rc::gen::inRange(lo, hi), [k](long v) { return Change{k, v}; });
@@ -109,6 +145,37 @@ rc::Gen<Change> gen_change() {
 /// What apply() says of a change only privilege could make (a namespace, for
 /// a caller without CAP_SYS_ADMIN): not made, and tagged, not a failure.
 constexpr const char* kNotPermitted = "not permitted here";
+
+/// Lowers (never raises) one soft limit to `value`.
+std::string lower_soft_limit(int resource, rlim_t value) {
+  rlimit r{};
+  if (::getrlimit(resource, &r) != 0) return "getrlimit";
+  r.rlim_cur = std::min(r.rlim_cur, value);
+  return ::setrlimit(resource, &r) == 0 ? "" : "setrlimit";
+}
+
+/// A seccomp filter that allows every call: the caller's Seccomp mode and
+/// filter count change, and what it allows does not. Without no_new_privs
+/// it needs CAP_SYS_ADMIN.
+std::string install_allow_all_filter() {
+  sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  sock_fprog prog{1, &allow};
+  if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0) return "";
+  return errno == EACCES || errno == EPERM ? kNotPermitted : "seccomp";
+}
+
+/// Root only: one supplementary group, then nobody's gid and uid (the
+/// capabilities go with the uid). The process is made dumpable again, as
+/// it was, so that its /proc files stay its own (a change of uid makes
+/// them root's).
+std::string become_nobody(long group) {
+  constexpr uid_t kNobody = 65534;
+  const gid_t groups[] = {static_cast<gid_t>(group)};
+  if (::setgroups(1, groups) != 0) return errno == EPERM ? kNotPermitted : "setgroups";
+  if (::setresgid(kNobody, kNobody, kNobody) != 0) return "setresgid";
+  if (::setresuid(kNobody, kNobody, kNobody) != 0) return "setresuid";
+  return ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) == 0 ? "" : "PR_SET_DUMPABLE";
+}
 
 /// Makes one change in this (forked) process; "" or why it could not.
 std::string apply(const Change& c) {
@@ -192,6 +259,21 @@ std::string apply(const Change& c) {
       if (::unshare(CLONE_NEWNS) != 0)
         return errno == EPERM ? kNotPermitted : "unshare(CLONE_NEWNS)";
       return "";
+    case Kind::nofile_limit:
+      return lower_soft_limit(RLIMIT_NOFILE, static_cast<rlim_t>(c.value));
+    case Kind::stack_limit:
+      return lower_soft_limit(RLIMIT_STACK, static_cast<rlim_t>(c.value) * 1024);
+    case Kind::no_new_privs:
+      return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? "" : "PR_SET_NO_NEW_PRIVS";
+    case Kind::seccomp_filter:
+      return install_allow_all_filter();
+    case Kind::capability_bound:
+      // Dropping from the bounding set needs CAP_SETPCAP; a capability that
+      // is already out of it (or beyond what this kernel knows) drops again.
+      if (::prctl(PR_CAPBSET_DROP, static_cast<unsigned long>(c.value), 0, 0, 0) == 0) return "";
+      return errno == EPERM ? kNotPermitted : errno == EINVAL ? "" : "PR_CAPBSET_DROP";
+    case Kind::credentials:
+      return become_nobody(c.value);
   }
   return "unknown change";
 }
@@ -212,7 +294,8 @@ std::map<std::string, std::string> inherited(pid_t pid) {
   std::map<std::string, std::string> out;
   const std::string status = proc_pid_file(pid, "status");
   for (const char* key : {"Umask", "SigIgn", "SigBlk", "Cpus_allowed_list", "NoNewPrivs", "Seccomp",
-                          "CapEff", "Uid", "Gid", "Groups"}) {
+                          "Seccomp_filters", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
+                          "Uid", "Gid", "Groups"}) {
     out[key] = status_value(status, key);
   }
   const std::string stat = proc_pid_file(pid, "stat");
@@ -289,8 +372,12 @@ std::string compare_in_this_process(const std::vector<Change>& changes) {
     const int nice = ::getpriority(PRIO_PROCESS, 0);
     if (a.at("nice") != std::to_string(nice))
       diff += " the direct child's nice is " + a.at("nice") + ";";
-    if (a.at("Umask") != status_value(proc_pid_file(::getpid(), "status"), "Umask"))
-      diff += " the direct child's umask is " + a.at("Umask") + ";";
+    const std::string own = proc_pid_file(::getpid(), "status");
+    for (const char* key :
+         {"Umask", "Uid", "Gid", "Groups", "NoNewPrivs", "Seccomp_filters", "CapBnd"}) {
+      if (a.at(key) != status_value(own, key))
+        diff += std::string(" the direct child's ") + key + " is " + a.at(key) + ";";
+    }
     if (a.at("oom_score_adj") != proc_pid_file(::getpid(), "oom_score_adj")) {
       diff += " the direct child's oom_score_adj is " + a.at("oom_score_adj") + ";";
     }
@@ -390,7 +477,7 @@ bool server_can_run() {
 
 }  // namespace
 
-SAFEEXEC_PROP(Inherited, S19_S20_AServerChildStartsWhereADirectChildDoes) {
+SAFEEXEC_PROP(Inherited, S19_S20_S23_AServerChildStartsWhereADirectChildDoes) {
   if (!server_can_run()) return;
   LeakGuard guard;
   const auto changes =

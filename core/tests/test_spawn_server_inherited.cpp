@@ -1,12 +1,17 @@
 // test_spawn_server_inherited.cpp - through the spawn server a child starts
-// where a direct child would (issue 20, FINDINGS S19 and S20): with the
-// calling thread's affinity, nice value, timer slack and I/O priority, and
-// in the caller's current root, namespaces and oom_score_adj, although the
-// server was started before the caller changed them. A CLONE_PARENT child
+// where a direct child would (issue 20, FINDINGS S19, S20 and S23): with the
+// calling thread's affinity, nice value, timer slack and I/O priority, in
+// the caller's current root, namespaces and oom_score_adj, and with its
+// current credentials, capabilities, no_new_privs, filters and limits,
+// although the server was started before the caller changed them. A CLONE_PARENT child
 // takes all of these from the server, so each check starts the server first,
 // then changes the caller, then spawns. Each runs in a forked copy: what it
 // changes cannot be changed back.
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -16,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <fstream>
@@ -178,6 +184,100 @@ TEST(SpawnServerInherited, ChrootAfterTheServerStartedIsTheChilds) {
       "10-13: the check's own set-up failed; 20: /bin/true ran from the old root, 21: another "
       "error than ENOENT",
       "unshare(CLONE_NEWNS) refused (needs CAP_SYS_ADMIN), or no spawn server here");
+}
+
+/// The lines of /proc/<pid>/status that say who a process is and what it
+/// may do (credentials, capabilities, no_new_privs, seccomp), and its
+/// limits. `kept_at_exec`: only what execve keeps as it was (a root child's
+/// permitted set becomes its bounding set there).
+std::string identity_of(pid_t pid, bool kept_at_exec) {
+  using safeexec_test_support::status_value;
+  const std::string status = proc_pid_file(pid, "status");
+  std::string out;
+  for (const char* key : {"Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapBnd", "CapAmb",
+                          "NoNewPrivs", "Seccomp", "Seccomp_filters"}) {
+    const std::string k = key;
+    if (kept_at_exec && (k == "CapInh" || k == "CapPrm" || k == "CapAmb")) continue;
+    out += k + "=" + status_value(status, key) + "\n";
+  }
+  return out + proc_pid_file(pid, "limits");
+}
+
+/// A sleeper spawned through the server and a direct one: 0 when both have
+/// the caller's identity and limits as they are now, 20 when the served
+/// one differs (it has the server's), 21 when even the direct one does.
+int served_child_has_the_callers_identity() {
+  const std::string caller = identity_of(::getpid(), true);
+  safeexec::Process served = safeexec::create_process(child_cmd({"sleep", "10"}), via_server());
+  safeexec::Process direct = safeexec::create_process(
+      child_cmd({"sleep", "10"}),
+      safeexec::SpawnOptions{}.spawn_strategy(safeexec::SpawnStrategy::direct));
+  const std::string a = identity_of(served.pid(), false);
+  const std::string b = identity_of(direct.pid(), false);
+  const std::string b_kept = identity_of(direct.pid(), true);
+  (void)served.terminate(0ms);
+  (void)direct.terminate(0ms);
+  if (b_kept != caller) return 21;
+  return a == b ? 0 : 20;
+}
+
+// FINDINGS S23: what restarts the server besides S20's birthplace. Nothing
+// checked it before (the host matrix changes credentials before any server
+// starts).
+TEST(SpawnServerInherited, LimitsLoweredAfterTheServerStartedAreTheChilds) {
+  expect_forked_ok(
+      [] {
+        if (!server_started()) return kNotHere;
+        for (const int r : {RLIMIT_NOFILE, RLIMIT_STACK, RLIMIT_CORE}) {
+          rlimit l{};
+          if (::getrlimit(r, &l) != 0) return 10;
+          l.rlim_cur = std::min<rlim_t>(l.rlim_cur, r == RLIMIT_NOFILE ? 777 : 4 << 20);
+          if (l.rlim_cur > 0) --l.rlim_cur;  // a value neither side had by chance
+          if (::setrlimit(r, &l) != 0) return 10;
+        }
+        return served_child_has_the_callers_identity();
+      },
+      "10: setrlimit failed, 20: the child had the server's limits, 21: so had a direct child",
+      "no spawn server here");
+}
+
+TEST(SpawnServerInherited, NoNewPrivsAndAFilterAddedAfterTheServerStartedAreTheChilds) {
+  expect_forked_ok(
+      [] {
+        if (!server_started()) return kNotHere;
+        if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return 10;
+        // One more filter that allows every call: the count changes, what
+        // the calls may do does not.
+        sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+        sock_fprog prog{1, &allow};
+        if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return 11;
+        return served_child_has_the_callers_identity();
+      },
+      "10: PR_SET_NO_NEW_PRIVS failed, 11: seccomp failed, 20: the child had the server's "
+      "no_new_privs or filters, 21: so had a direct child",
+      "no spawn server here");
+}
+
+TEST(SpawnServerInherited, CredentialsAndBoundingSetChangedAfterTheServerStartedAreTheChilds) {
+  expect_forked_ok(
+      [] {
+        if (!server_started()) return kNotHere;
+        // Root only: a capability out of the bounding set, one
+        // supplementary group, then nobody (made dumpable again, so that
+        // this process's /proc files stay readable to it).
+        if (::prctl(PR_CAPBSET_DROP, CAP_SYS_BOOT, 0, 0, 0) != 0) return kNotHere;
+        const gid_t groups[] = {4242};
+        if (::setgroups(1, groups) != 0) return kNotHere;
+        if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0 ||
+            ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) {
+          return 10;
+        }
+        return served_child_has_the_callers_identity();
+      },
+      "10: setresgid/setresuid failed, 20: the child had the server's credentials or bounding "
+      "set, 21: so had a direct child, 99: a call threw (a root child of a stale server "
+      "cannot be killed by nobody)",
+      "needs root (CAP_SETPCAP, CAP_SETGID), or no spawn server here");
 }
 
 /// The cgroup: a fixture-made v2 directory of the test's own (removed, and
