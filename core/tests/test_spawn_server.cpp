@@ -22,6 +22,7 @@
 
 #include "leak_check.hpp"
 #include "safeexec/safeexec.hpp"
+#include "safeexec/testing/fd_borrow.hpp"
 #include "safeexec/testing/spawn_server.hpp"
 #include "spawn_server_fixture.hpp"
 #include "test_child.hpp"
@@ -306,7 +307,10 @@ TEST_F(SpawnServer, SpawnFailureIsTheDirectPathsTypedError) {
 TEST_F(SpawnServer, AutomaticFollowsTheCallersHighestOpenDescriptor) {
   // One descriptor at kAutomaticServerFd (the soft limit raised for it
   // where the hard one allows): the server. Closed again: direct, although
-  // the table keeps its grown capacity (FDSize never shrinks).
+  // the table keeps its grown capacity (FDSize never shrinks). Borrowing is
+  // forbidden here, as where the kernel cannot: where it can, a large caller
+  // borrows instead (test_fd_borrow.cpp).
+  testing_hooks::forbid_fd_borrow(true);
   rlimit old{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
   const auto needed = static_cast<rlim_t>(safeexec::kAutomaticServerFd) + 16;
@@ -321,6 +325,7 @@ TEST_F(SpawnServer, AutomaticFollowsTheCallersHighestOpenDescriptor) {
   const int at = safeexec::kAutomaticServerFd + 5;
   ASSERT_EQ(::dup3(high, at, O_CLOEXEC), at);
   ::close(high);
+  std::this_thread::sleep_for(30ms);  // past the probe's 10 ms: every spawn looks now
   const auto automatic =
       safeexec::SpawnOptions{}.spawn_strategy(safeexec::SpawnStrategy::automatic);
   const unsigned before = testing_hooks::spawns_through_server();
@@ -354,6 +359,7 @@ TEST_F(SpawnServer, AutomaticFollowsTheCallersHighestOpenDescriptor) {
   EXPECT_EQ(run_exit(6, automatic), 6);
   EXPECT_EQ(testing_hooks::spawns_through_server(), moved)
       << "the server's own descriptors kept the caller large";
+  testing_hooks::forbid_fd_borrow(false);
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
 }
 

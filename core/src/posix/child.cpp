@@ -37,6 +37,7 @@
 
 #include "child_code.hpp"
 #include "child_containment.hpp"
+#include "fd_borrow.hpp"
 #include "safeexec/errors.hpp"
 #include "signal_range.hpp"
 #include "sys.hpp"
@@ -53,13 +54,14 @@ struct KernelSigaction {
 };
 constexpr long kKernelSigsetBytes = 8;
 
-[[noreturn]] SAFEEXEC_CHILD_CODE void fail(ChildPlan& plan, SpawnStage stage, int error) {
+[[noreturn]] SAFEEXEC_CHILD_CODE void report_and_exit(ChildPlan& plan, int reported,
+                                                      SpawnStage stage, int error) {
   plan.report.stage = static_cast<int>(stage);
   plan.report.error = error;
   // The parent reads the report only after clone() returned, which the
   // kernel does only once this process has exited (CLONE_VFORK); the release
   // store just keeps the compiler from sinking the writes past exit_group.
-  __atomic_store_n(&plan.report.reported, 1, __ATOMIC_RELEASE);
+  __atomic_store_n(&plan.report.reported, reported, __ATOMIC_RELEASE);
   if (plan.report_fd >= 0) {
     // TSan build: a real fork shares no memory. One small write to a pipe is
     // atomic; if it fails there is nobody to tell, and the parent then sees
@@ -68,6 +70,10 @@ constexpr long kKernelSigsetBytes = 8;
   }
   (void)::syscall(SYS_exit_group, 127);
   __builtin_unreachable();
+}
+
+[[noreturn]] SAFEEXEC_CHILD_CODE void fail(ChildPlan& plan, SpawnStage stage, int error) {
+  report_and_exit(plan, 1, stage, error);
 }
 
 // Step 1: default dispositions for every handled signal: a handler would run
@@ -224,6 +230,15 @@ SAFEEXEC_CHILD_CODE bool place_stdio(const int (&planned)[3]) {
 
 SAFEEXEC_CHILD_CODE int child_main(void* arg) {
   ChildPlan& plan = *static_cast<ChildPlan*>(arg);
+  int stdio_src[3] = {plan.stdio_src[0], plan.stdio_src[1], plan.stdio_src[2]};
+
+  // 0. A borrowed table (fd_borrow.hpp): first, while this process still
+  //    shares the caller's table and has changed nothing else. A refusal
+  //    (a ptrace policy, a filter) is reported as such, and the parent
+  //    spawns again by copying; nothing of the caller's was touched.
+  if (plan.borrow != nullptr && !borrow_descriptors(*plan.borrow, stdio_src)) {
+    report_and_exit(plan, kReportBorrowRefused, SpawnStage::stdio, errno);
+  }
 
   // 1. Signal dispositions (the mask stays fully blocked until step 6).
   if (!reset_signal_dispositions(plan.reset_ignored_signals)) {
@@ -236,7 +251,7 @@ SAFEEXEC_CHILD_CODE int child_main(void* arg) {
   }
 
   // 3. stdin/stdout/stderr (see place_stdio).
-  if (!place_stdio(plan.stdio_src)) fail(plan, SpawnStage::stdio, errno);
+  if (!place_stdio(stdio_src)) fail(plan, SpawnStage::stdio, errno);
 
   // 4. Nothing but 0, 1, 2 and keep_fds survives execve (F06). Marking
   //    close-on-exec instead of closing keeps report_fd usable until execve.

@@ -11,6 +11,7 @@
 namespace safeexec::detail {
 
 struct ChildContainment;  // child_containment.hpp
+struct FdBorrow;          // fd_borrow.hpp
 
 /// What a failed child leaves for the parent before it _exits. The child
 /// shares the suspended parent's memory (CLONE_VM|CLONE_VFORK), so it writes
@@ -19,9 +20,11 @@ struct ChildContainment;  // child_containment.hpp
 /// in the host could inherit and keep open - the parent used to read such a
 /// pipe until EOF, and waited as long as an unrelated forked copy lived.
 struct ChildReport {
-  int reported;  ///< 1 once the child failed; 0: it exec'd (or was killed first)
-  int stage;     ///< a safeexec::SpawnStage value
-  int error;     ///< errno of the failing call
+  /// 1 once the child failed; 0: it exec'd (or was killed first);
+  /// kReportBorrowRefused (fd_borrow.hpp): its borrow step was refused.
+  int reported;
+  int stage;  ///< a safeexec::SpawnStage value
+  int error;  ///< errno of the failing call
 };
 static_assert(std::is_trivially_copyable_v<ChildReport>);
 
@@ -57,6 +60,9 @@ struct ChildPlan {
   unsigned fd_limit;
   /// cgroup, rlimits, credentials... (child_containment.hpp), or nullptr.
   ChildContainment* containment;
+  /// Non-null: the child was made with CLONE_FILES and takes a private table
+  /// with only what it needs (fd_borrow.hpp) before anything else.
+  const FdBorrow* borrow;
   /// Written by the child on failure, read by the parent after clone returns.
   ChildReport report;
 };

@@ -293,6 +293,9 @@ __attribute__((noinline)) pid_t clone_child(ChildPlan& plan, bool want_pidfd, in
     const bool with_pidfd = want_pidfd && g_clone_pidfd_supported.load(std::memory_order_relaxed);
     int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
     if (with_pidfd) flags |= CLONE_PIDFD;
+    // A borrowing child shares the table until its first step unshares it
+    // (fd_borrow.hpp): the kernel copies none of the caller's descriptors.
+    if (plan.borrow != nullptr) flags |= CLONE_FILES;
     *pidfd = -1;
     const pid_t pid = ::clone(child_main, stack.top(), flags, &plan, pidfd);
     if (pid < 0 && errno == EINVAL && with_pidfd) {

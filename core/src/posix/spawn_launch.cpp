@@ -1,6 +1,7 @@
 // spawn_launch.cpp - direct clone or the spawn server (spawn_launch.hpp).
 #include "spawn_launch.hpp"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,6 +10,7 @@
 
 #include "child_containment.hpp"
 #include "clone_child.hpp"
+#include "fd_borrow.hpp"
 #include "fd_probe.hpp"
 #include "signal_block.hpp"
 #include "spawn_server_client.hpp"
@@ -36,41 +38,78 @@ bool caller_is_large() noexcept {
   return large;
 }
 
-bool use_server(const ChildPlan& plan, const SpawnOptions& options, int cgroup_dir_fd) noexcept {
+SpawnStrategy strategy_of(const SpawnOptions& options) noexcept {
+  const SpawnStrategy s = options.spawn_strategy();
+  return s == SpawnStrategy::process_default ? spawn_strategy() : s;
+}
+
+bool server_may_serve(const ChildPlan& plan, int cgroup_dir_fd) noexcept {
   if (kChildReportsThroughPipe) return false;  // TSan: the child is a real fork
-  SpawnStrategy s = options.spawn_strategy();
-  if (s == SpawnStrategy::process_default) s = spawn_strategy();
-  if (s == SpawnStrategy::direct) return false;
   // The server's child is born in the server's cgroup, and a parent-death
   // signal would follow the thread that started the server: both direct.
   if (cgroup_dir_fd >= 0) return false;
-  if (plan.containment != nullptr && plan.containment->pdeath_signal != 0) return false;
-  return s == SpawnStrategy::server || caller_is_large();
+  return plan.containment == nullptr || plan.containment->pdeath_signal == 0;
+}
+
+/// A direct clone; `borrow` non-null: a borrowed table (fd_borrow.hpp). A
+/// child that reports its borrow refused has exited having done nothing
+/// else: it is reaped, the refusal noted, and the spawn made again by
+/// copying the table.
+Launched clone_here(ChildPlan& plan, const KernelFeatures& features, int cgroup_dir_fd,
+                    const FdBorrow* borrow) {
+  Launched out;
+  const AllSignalsBlocked blocked;
+  plan.borrow = borrow;
+  out.pid = clone_child(plan, features.pidfd_open, cgroup_dir_fd, &out.pidfd, &out.stage);
+  out.error = errno;
+  plan.borrow = nullptr;
+  if (borrow == nullptr || out.pid < 0) return out;
+  if (plan.report.reported != kReportBorrowRefused) {
+    note_borrowed();
+    return out;
+  }
+  const int refused = plan.report.error;
+  siginfo_t info{};
+  while (::waitid(P_PID, static_cast<id_t>(out.pid), &info, WEXITED) != 0 && errno == EINTR) {
+  }
+  if (out.pidfd >= 0) (void)::close(out.pidfd);
+  note_borrow_refused(refused);
+  plan.report = ChildReport{0, 0, 0};
+  out = Launched{};
+  out.pid = clone_child(plan, features.pidfd_open, cgroup_dir_fd, &out.pidfd, &out.stage);
+  out.error = errno;
+  return out;
 }
 
 Launched launch_child_here_or_through_server(ChildPlan& plan, const SpawnOptions& options,
                                              const KernelFeatures& features, int cgroup_dir_fd) {
-  Launched out;
-  if (use_server(plan, options, cgroup_dir_fd)) {
-    const ServerSpawn s = spawn_through_server(plan);
-    if (s.sent) {
-      out.pid = s.pid;
-      out.pidfd = s.pidfd;
+  // A large caller borrows where it can (any strategy but `server`): no
+  // copy, no hop. `automatic` sends it to the server only where it cannot.
+  const SpawnStrategy s = strategy_of(options);
+  BorrowPlan borrow;
+  const bool large = s != SpawnStrategy::server && caller_is_large();
+  const bool borrowing = large && borrow.prepare(plan, cgroup_dir_fd);
+  const bool to_server =
+      (s == SpawnStrategy::server || (s == SpawnStrategy::automatic && large && !borrowing)) &&
+      server_may_serve(plan, cgroup_dir_fd);
+  if (to_server) {
+    Launched out;
+    const ServerSpawn sp = spawn_through_server(plan);
+    if (sp.sent) {
+      out.pid = sp.pid;
+      out.pidfd = sp.pidfd;
       if (!features.pidfd_open && out.pidfd >= 0) {
         // As the direct path on a kernel (or filter) without pidfds: by pid.
         (void)::close(out.pidfd);
         out.pidfd = -1;
       }
-      out.error = s.clone_error;
-      out.stage = s.clone_stage;
-      plan.report = s.report;
+      out.error = sp.clone_error;
+      out.stage = sp.clone_stage;
+      plan.report = sp.report;
       return out;
     }
   }
-  const AllSignalsBlocked blocked;
-  out.pid = clone_child(plan, features.pidfd_open, cgroup_dir_fd, &out.pidfd, &out.stage);
-  out.error = errno;
-  return out;
+  return clone_here(plan, features, cgroup_dir_fd, borrowing ? borrow.get() : nullptr);
 }
 
 /// The child's pidfd moved above 2 (the kernel gives the lowest free number,
