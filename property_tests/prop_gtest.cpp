@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include "large_caller.hpp"
+
 namespace safeexec_props {
 namespace {
 
@@ -41,6 +43,9 @@ void check_property(void (*property)()) {
   metadata.id = std::string(info->test_suite_name()) + "/" + info->name();
   metadata.description = info->name();
   (void)progress_fd();  // opened before the first case's descriptor snapshot
+  if (const std::string large = make_caller_large_once(); !large.empty()) {
+    FAIL() << "SAFEEXEC_PROPS_LARGE_CALLER: " << large;
+  }
   const rc::detail::TestResult result = rc::detail::checkTestable(
       [property] {
         count_start();
