@@ -14,13 +14,6 @@
 #include "clone_child.hpp"
 #include "sys.hpp"
 
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL  // Linux 6.9: a pidfd for one thread, not its group
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
-
 namespace safeexec::detail {
 namespace {
 

@@ -17,12 +17,22 @@
 // time, never a spawn.
 #pragma once
 
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 
 #include <cstddef>
 #include <vector>
 
 #include "child.hpp"
+
+// Both halves need these; older headers lack them.
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL  // Linux 6.9: a pidfd for one thread, not its group
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
 
 namespace safeexec::detail {
 
